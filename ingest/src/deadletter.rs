@@ -1,0 +1,130 @@
+//! Dead letters: what could not be decoded or failed validation, kept with its topic, the
+//! start of its payload, the reason and the time it arrived. They are ordinary points of the
+//! measurement [`MEASUREMENT`], so they go through the same durable write as readings and are
+//! acknowledged only once stored; nothing is silently dropped.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::point::{FieldValue, Point};
+
+/// Measurement that holds dead letters.
+pub const MEASUREMENT: &str = "_deadletter";
+
+/// Payload bytes kept per dead letter; longer payloads are cut (at a UTF-8 boundary) and the
+/// record says so with `payload_size`.
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+
+/// A rejected message or value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeadLetter {
+    /// Where it came from: `mqtt_endpoint`, `mqtt_broker` or `http`.
+    pub source: String,
+    /// MQTT topic, or `POST /api/v2/write` for HTTP writes.
+    pub topic: String,
+    /// The payload (lossy UTF-8), at most [`MAX_PAYLOAD_BYTES`].
+    pub payload: String,
+    /// Size of the original payload in bytes.
+    pub payload_size: usize,
+    pub reason: String,
+    /// Arrival time, ns since the epoch (unique per process, so records never overwrite).
+    pub received_ns: i64,
+}
+
+static LAST_NS: AtomicI64 = AtomicI64::new(0);
+
+/// `now_ns`, bumped so that two dead letters never share a timestamp (and so never replace
+/// each other in the store, where series + timestamp is the identity).
+fn unique_ns(now_ns: i64) -> i64 {
+    let mut prev = LAST_NS.load(Ordering::Relaxed);
+    loop {
+        let next = now_ns.max(prev + 1);
+        match LAST_NS.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(actual) => prev = actual,
+        }
+    }
+}
+
+impl DeadLetter {
+    pub fn new(source: &str, topic: &str, payload: &[u8], reason: impl Into<String>, now_ns: i64) -> Self {
+        let mut cut = payload.len().min(MAX_PAYLOAD_BYTES);
+        let text = loop {
+            // Back off to a char boundary so a cut multi-byte character is not turned into U+FFFD.
+            match std::str::from_utf8(&payload[..cut]) {
+                Ok(s) => break s.to_string(),
+                Err(e) if e.error_len().is_none() && cut > 0 && payload.len() > MAX_PAYLOAD_BYTES => {
+                    cut = e.valid_up_to();
+                }
+                Err(_) => break String::from_utf8_lossy(&payload[..cut]).into_owned(),
+            }
+        };
+        DeadLetter {
+            source: source.to_string(),
+            topic: topic.to_string(),
+            payload: text,
+            payload_size: payload.len(),
+            reason: reason.into(),
+            received_ns: unique_ns(now_ns),
+        }
+    }
+
+    /// The record as a point of [`MEASUREMENT`].
+    pub fn to_point(&self) -> Point {
+        Point::new(
+            MEASUREMENT,
+            vec![("source".into(), self.source.clone())],
+            vec![
+                ("topic".into(), FieldValue::Str(self.topic.clone())),
+                ("payload".into(), FieldValue::Str(self.payload.clone())),
+                ("payload_size".into(), FieldValue::Int(i64::try_from(self.payload_size).unwrap_or(i64::MAX))),
+                ("reason".into(), FieldValue::Str(self.reason.clone())),
+            ],
+            self.received_ns,
+        )
+    }
+
+    /// Reads a record back from a stored point; `None` if it is not a dead letter.
+    pub fn from_point(point: &Point) -> Option<Self> {
+        if point.measurement != MEASUREMENT {
+            return None;
+        }
+        let text = |name: &str| match point.field(name) {
+            Some(FieldValue::Str(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let payload_size = match point.field("payload_size") {
+            Some(v) => v.as_f64().unwrap_or(0.0) as usize,
+            None => 0,
+        };
+        Some(DeadLetter {
+            source: point.tag("source").unwrap_or_default().to_string(),
+            topic: text("topic"),
+            payload: text("payload"),
+            payload_size,
+            reason: text("reason"),
+            received_ns: point.timestamp_ns,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_long_payloads_on_a_char_boundary() {
+        let payload = "é".repeat(MAX_PAYLOAD_BYTES); // 2 bytes each
+        let dl = DeadLetter::new("http", "t", payload.as_bytes(), "bad", 1);
+        assert!(dl.payload.len() <= MAX_PAYLOAD_BYTES);
+        assert!(dl.payload.chars().all(|c| c == 'é'));
+        assert_eq!(dl.payload_size, payload.len());
+    }
+
+    #[test]
+    fn timestamps_are_unique_and_round_trip() {
+        let a = DeadLetter::new("mqtt_endpoint", "fl/v1/x", b"{", "not JSON", 100);
+        let b = DeadLetter::new("mqtt_endpoint", "fl/v1/x", b"{", "not JSON", 100);
+        assert_ne!(a.received_ns, b.received_ns);
+        assert_eq!(DeadLetter::from_point(&a.to_point()), Some(a));
+    }
+}

@@ -1,0 +1,6 @@
+//! The subcommands of the `fieldline` binary, one module each, each with its clap
+//! arguments and a `run` function.
+
+pub mod bench;
+pub mod forecast;
+pub mod serve;

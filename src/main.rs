@@ -1,0 +1,42 @@
+//! The `fieldline` command line. Parsing and logging set-up only; every subcommand lives in
+//! `fieldline::commands`.
+
+use clap::{Parser, Subcommand};
+use fieldline::commands;
+use tracing_subscriber::EnvFilter;
+
+/// fieldline — telemetry pipeline for peony plots, pest traps, wind turbines and PV plants
+/// around Heze.
+#[derive(Debug, Parser)]
+#[command(name = "fieldline", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. info, fieldline=debug.
+    #[arg(long, env = "FIELDLINE_LOG", default_value = "info", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the MQTT endpoint (or broker client), the store and the HTTP API.
+    Serve(commands::serve::ServeArgs),
+    /// Power forecasting for analysts: walk-forward backtests scored as the grid assesses.
+    Forecast(commands::forecast::ForecastArgs),
+    /// Load generators and end-to-end benchmarks.
+    Bench(commands::bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(commands::serve::run(args)),
+        Command::Forecast(args) => commands::forecast::run(args),
+        Command::Bench(args) => runtime.block_on(commands::bench::run(args)),
+    }
+}

@@ -1,0 +1,170 @@
+//! `fieldline serve` as a library: [`start`] opens the store, starts the MQTT endpoint (or
+//! the external-broker client), the HTTP API and the background jobs, and returns a
+//! [`Running`] server; [`Running::shutdown`] stops the frontends first (no new input), lets
+//! in-flight writes finish and be acknowledged, then drains the store to Parquet.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fieldline_ingest::metrics::IngestMetrics;
+use fieldline_ingest::outbox::Outbox;
+use fieldline_ingest::pipeline::Pipeline;
+use fieldline_ingest::schema::Schema;
+use fieldline_ingest::sources::IngestContext;
+use fieldline_ingest::sources::mqtt_broker;
+use fieldline_ingest::sources::mqtt_endpoint::{self, EndpointHandle};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::store::{self, Store};
+
+/// Server start-up and shutdown errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    HttpBind { addr: String, source: std::io::Error },
+    #[error("cannot start the MQTT endpoint on {addr}: {source}")]
+    MqttBind { addr: String, source: std::io::Error },
+    #[error("broker: {0}")]
+    Broker(#[from] mqtt_broker::Error),
+    #[error("[schema] section: {0}")]
+    Schema(#[from] fieldline_ingest::schema::SchemaConfigError),
+}
+
+/// A running server.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    /// The MQTT endpoint's address; `None` in broker mode.
+    pub mqtt_addr: Option<SocketAddr>,
+    pub store: Store,
+    pub outbox: Outbox,
+    stop: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    endpoint: Option<EndpointHandle>,
+    broker: Option<JoinHandle<Result<(), mqtt_broker::Error>>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("http_addr", &self.http_addr)
+            .field("mqtt_addr", &self.mqtt_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts everything `config` describes.
+pub async fn start(config: Config) -> Result<Running, Error> {
+    let started = Instant::now();
+    config.schema.check()?;
+    let data_dir = config.data_dir.clone();
+    let store_config = config.store.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_config))
+        .await
+        .map_err(|e| store::Error::Other(e.to_string()))??;
+
+    let mut registry = Registry::default();
+    let ingest_metrics = IngestMetrics::default();
+    ingest_metrics.register(&mut registry);
+    store.metrics().register(&mut registry);
+    let pipeline = Arc::new(Pipeline::new(Schema::new(&config.schema), ingest_metrics));
+    let outbox = Outbox::default();
+    let ctx = IngestContext { pipeline: pipeline.clone(), sink: Arc::new(store.clone()), outbox: outbox.clone() };
+    let (stop, stop_rx) = watch::channel(false);
+
+    let (endpoint, broker) = match &config.broker {
+        Some(broker_config) => {
+            mqtt_broker::config::parse_url(&broker_config.url)?;
+            let task = tokio::spawn(mqtt_broker::run(broker_config.clone(), ctx.clone(), stop_rx.clone()));
+            (None, Some(task))
+        }
+        None => {
+            let addr = config.mqtt.listen.clone();
+            let handle = mqtt_endpoint::start(config.mqtt.clone(), ctx.clone())
+                .map_err(|source| Error::MqttBind { addr, source })?;
+            (Some(handle), None)
+        }
+    };
+    let mqtt_addr = endpoint.as_ref().map(|e| e.local_addr);
+
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .map_err(|source| Error::HttpBind { addr: config.http.listen.clone(), source })?;
+    let http_addr =
+        listener.local_addr().map_err(|source| Error::HttpBind { addr: config.http.listen.clone(), source })?;
+    let state = AppState {
+        store: store.clone(),
+        pipeline,
+        registry: Arc::new(registry),
+        http: Arc::new(config.http.clone()),
+        outbox: outbox.clone(),
+        started,
+    };
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(api::run(listener, state, async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    }));
+    tracing::info!(%http_addr, ?mqtt_addr, elapsed_ms = started.elapsed().as_millis() as u64, "fieldline serving");
+    Ok(Running { http_addr, mqtt_addr, store, outbox, stop, http, endpoint, broker })
+}
+
+impl Running {
+    /// Graceful shutdown: stop taking input, finish in-flight writes, flush to Parquet.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        tracing::info!("shutting down: closing MQTT and HTTP");
+        let _ = self.stop.send(true);
+        if let Some(endpoint) = self.endpoint {
+            endpoint.stop().await;
+        }
+        if let Some(broker) = self.broker {
+            match broker.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "broker client ended with an error"),
+                Err(e) => tracing::error!(error = %e, "broker client task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+        match self.http.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server ended with an error"),
+            Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+            Ok(Ok(())) => {}
+        }
+        tracing::info!("flushing store");
+        self.store.shutdown().await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}

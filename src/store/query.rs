@@ -1,0 +1,162 @@
+//! Query semantics on top of [`super::Store::scan`]: windowed aggregation of one field's
+//! values. Windows are aligned to the epoch shifted by `offset_ns` (so `every=1d` with a
+//! +08:00 offset gives Heze calendar days) and labelled by their start; empty windows are
+//! omitted.
+
+use fieldline_ingest::FieldValue;
+
+use super::table::Column;
+
+/// Aggregate function of a windowed query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    Mean,
+    Min,
+    Max,
+    Sum,
+    Count,
+    First,
+    Last,
+}
+
+impl Agg {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "mean" => Agg::Mean,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "sum" => Agg::Sum,
+            "count" => Agg::Count,
+            "first" => Agg::First,
+            "last" => Agg::Last,
+            _ => return None,
+        })
+    }
+}
+
+/// Window aggregation: each window `[start, start + every)` becomes one value labelled
+/// `start`. Numeric aggregates skip non-numeric values (strings) and NaN; `count`, `first`
+/// and `last` take every value.
+pub fn aggregate(column: &Column, every_ns: i64, offset_ns: i64, agg: Agg) -> Vec<(i64, FieldValue)> {
+    let mut out = Vec::new();
+    if every_ns <= 0 {
+        return out;
+    }
+    let mut iter = column.iter().peekable();
+    while let Some(&(&ts, _)) = iter.peek() {
+        let start = window_start(ts, every_ns, offset_ns);
+        let end = start.saturating_add(every_ns);
+        let mut acc = Acc::default();
+        while let Some(&(&t, v)) = iter.peek() {
+            if t >= end {
+                break;
+            }
+            acc.add(v);
+            iter.next();
+        }
+        if let Some(v) = acc.finish(agg) {
+            out.push((start, v));
+        }
+    }
+    out
+}
+
+/// Start of the window containing `ts`.
+pub fn window_start(ts: i64, every_ns: i64, offset_ns: i64) -> i64 {
+    let shifted = ts.saturating_sub(offset_ns);
+    shifted.div_euclid(every_ns).saturating_mul(every_ns).saturating_add(offset_ns)
+}
+
+#[derive(Default)]
+struct Acc {
+    count: u64,
+    numeric: u64,
+    sum: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+    first: Option<FieldValue>,
+    last: Option<FieldValue>,
+}
+
+impl Acc {
+    fn add(&mut self, v: &FieldValue) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(v.clone());
+        }
+        self.last = Some(v.clone());
+        if let Some(x) = v.as_f64().filter(|x| !x.is_nan()) {
+            self.numeric += 1;
+            self.sum += x;
+            self.min = Some(self.min.map_or(x, |m| m.min(x)));
+            self.max = Some(self.max.map_or(x, |m| m.max(x)));
+        }
+    }
+
+    fn finish(self, agg: Agg) -> Option<FieldValue> {
+        match agg {
+            Agg::Count => Some(FieldValue::Int(i64::try_from(self.count).unwrap_or(i64::MAX))),
+            Agg::First => self.first,
+            Agg::Last => self.last,
+            Agg::Sum => (self.numeric > 0).then_some(FieldValue::Float(self.sum)),
+            Agg::Mean => (self.numeric > 0).then(|| FieldValue::Float(self.sum / self.numeric as f64)),
+            Agg::Min => self.min.map(FieldValue::Float),
+            Agg::Max => self.max.map(FieldValue::Float),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000_000;
+
+    fn column(values: &[(i64, f64)]) -> Column {
+        values.iter().map(|&(t, v)| (t * MIN, FieldValue::Float(v))).collect()
+    }
+
+    #[test]
+    fn fifteen_minute_windows_by_hand() {
+        // Minutes 0, 5, 10 | 15, 29 | (nothing in 30-44) | 45
+        let c = column(&[(0, 1.0), (5, 2.0), (10, 6.0), (15, 10.0), (29, 20.0), (45, -4.0)]);
+        let every = 15 * MIN;
+        let mean = aggregate(&c, every, 0, Agg::Mean);
+        assert_eq!(
+            mean,
+            vec![(0, FieldValue::Float(3.0)), (15 * MIN, FieldValue::Float(15.0)), (45 * MIN, FieldValue::Float(-4.0))]
+        );
+        let max = aggregate(&c, every, 0, Agg::Max);
+        assert_eq!(max[0].1, FieldValue::Float(6.0));
+        let count = aggregate(&c, every, 0, Agg::Count);
+        assert_eq!(
+            count.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+            vec![FieldValue::Int(3), FieldValue::Int(2), FieldValue::Int(1)]
+        );
+        let sum = aggregate(&c, every, 0, Agg::Sum);
+        assert_eq!(sum[1].1, FieldValue::Float(30.0));
+        let last = aggregate(&c, every, 0, Agg::Last);
+        assert_eq!(last[0].1, FieldValue::Float(6.0));
+        let min = aggregate(&c, every, 0, Agg::Min);
+        assert_eq!(min[2].1, FieldValue::Float(-4.0));
+    }
+
+    #[test]
+    fn offset_aligns_days_to_local_midnight() {
+        let hour = 60 * MIN;
+        let day = 24 * hour;
+        let offset = -8 * hour; // local midnight at UTC+8 is 16:00 UTC the day before
+        // 15:00 UTC belongs to the local day starting at 16:00 UTC the previous day.
+        assert_eq!(window_start(15 * hour, day, offset), -8 * hour);
+        assert_eq!(window_start(16 * hour, day, offset), 16 * hour);
+        assert_eq!(window_start(-1, 15 * MIN, 0), -15 * MIN);
+    }
+
+    #[test]
+    fn strings_and_nan_do_not_poison_numeric_aggregates() {
+        let mut c = column(&[(0, 1.0), (1, f64::NAN)]);
+        c.insert(2 * MIN, FieldValue::Str("x".into()));
+        assert_eq!(aggregate(&c, 15 * MIN, 0, Agg::Mean), vec![(0, FieldValue::Float(1.0))]);
+        assert_eq!(aggregate(&c, 15 * MIN, 0, Agg::Count), vec![(0, FieldValue::Int(3))]);
+    }
+}
