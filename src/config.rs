@@ -140,4 +140,13 @@ mod tests {
         assert_eq!(c.store.snapshot_interval_secs, 60);
         assert!(Config::parse("[http]\nlisten_addr = \"x\"").is_err());
     }
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/fieldline.toml");
+        let c = Config::load(&path).unwrap();
+        c.schema.check().unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/fieldline"));
+        assert_eq!(c.store.retention_days.get("_deadletter"), Some(&30));
+    }
 }

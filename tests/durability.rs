@@ -101,3 +101,31 @@ async fn kill_9_during_qos1_stream_loses_nothing_acknowledged() {
     // Unacknowledged publishes may or may not have been stored; nothing else may appear.
     assert!(stored.len() <= acked.len() + 4, "stored {} > acked {} + in flight", stored.len(), acked.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_to_parquet_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServeProcess::start(dir.path(), &[]);
+    let port = server.mqtt_addr.unwrap().port();
+    let mut publisher = SeqPublisher::new(port, "sigterm-dev");
+    for i in 0..50i64 {
+        let payload = format!(r#"{{"ts":{},"values":{{"power_kw":{i}}}}}"#, BASE_MS + i * 1000);
+        assert!(
+            publisher.publish("fl/v1/heze-wind/wind_turbine/wt01/telemetry", &payload, Duration::from_secs(5)).await
+        );
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let partition = dir.path().join("parquet/wind_turbine/2026-04-09.parquet");
+    assert!(partition.exists(), "buffer snapshotted to {}", partition.display());
+    let wal_segments = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    assert!(wal_segments <= 1, "flushed WAL segments are removed ({wal_segments} left)");
+
+    let server = ServeProcess::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    assert_eq!(stored(&client, server.http_addr).await.len(), 50);
+}

@@ -54,14 +54,14 @@ impl Pipeline {
             Ok(Topic::Telemetry { site, kind, device }) => {
                 let src = Source { site, kind, device };
                 match decode::json::decode(src, payload, now_ns) {
-                    Ok(points) => self.validate_all(&mut out, source, topic, points, None, now_ns),
+                    Ok(points) => self.validate_all(&mut out, source, topic, payload, points, None, now_ns),
                     Err(e) => out.reject(source, topic, payload, e.to_string(), now_ns),
                 }
             }
             Ok(Topic::Senml { site, kind, device }) => {
                 let src = Source { site, kind, device };
                 match decode::senml::decode(src, payload, now_ns) {
-                    Ok(points) => self.validate_all(&mut out, source, topic, points, None, now_ns),
+                    Ok(points) => self.validate_all(&mut out, source, topic, payload, points, None, now_ns),
                     Err(e) => out.reject(source, topic, payload, e.to_string(), now_ns),
                 }
             }
@@ -97,16 +97,19 @@ impl Pipeline {
             out.reject(source, topic, line, reason, now_ns);
             out.line_errors.push(err);
         }
-        self.validate_all(out, source, topic, decoded.points, Some(&decoded.point_lines), now_ns);
+        self.validate_all(out, source, topic, payload, decoded.points, Some(&decoded.point_lines), now_ns);
     }
 
-    /// Validates each point against the kind schema; invalid values become dead letters and
-    /// the rest of the point is kept.
+    /// Validates each point against the kind schema; invalid values become dead letters (with
+    /// the message, or for line protocol the offending line, as payload) and the rest of the
+    /// point is kept.
+    #[allow(clippy::too_many_arguments)]
     fn validate_all(
         &self,
         out: &mut Processed,
         source: &'static str,
         topic: &str,
+        payload: &[u8],
         points: Vec<Point>,
         lines: Option<&[usize]>,
         now_ns: i64,
@@ -121,8 +124,11 @@ impl Pipeline {
                     None => String::new(),
                 };
                 let reason = format!("{where_}{} {}{}", point.measurement, device_label(&point), v.reason);
-                let evidence = format!("{}={}", v.field, v.value);
-                out.reject(source, topic, evidence.as_bytes(), reason.clone(), now_ns);
+                let evidence = match line {
+                    Some(n) => nth_line(payload, n),
+                    None => payload,
+                };
+                out.reject(source, topic, evidence, reason.clone(), now_ns);
                 if let Some(n) = line {
                     out.line_errors.push(LineError { line: n, reason });
                 }
