@@ -9,6 +9,7 @@ use fieldline_ingest::sources::mqtt_broker::BrokerConfig;
 use fieldline_ingest::sources::mqtt_endpoint::EndpointConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::forecast::ForecastConfig;
 use crate::store::StoreConfig;
 
 /// The whole configuration.
@@ -25,6 +26,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Asset ratings the kind schema checks power against.
     pub schema: SchemaConfig,
+    /// Live power forecasts for wind and PV plants.
+    pub forecast: ForecastConfig,
 }
 
 /// `[http]` section.

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod commands;
 pub mod config;
+pub mod jobs;
 pub mod server;
 pub mod store;
 pub mod timefmt;

@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::jobs::forecast::ForecastMetrics;
+use crate::jobs::{self, JobContext};
 use crate::store::{self, Store};
 
 /// Server start-up and shutdown errors.
@@ -48,6 +50,7 @@ pub struct Running {
     http: JoinHandle<std::io::Result<()>>,
     endpoint: Option<EndpointHandle>,
     broker: Option<JoinHandle<Result<(), mqtt_broker::Error>>>,
+    jobs: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Running {
@@ -73,6 +76,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let ingest_metrics = IngestMetrics::default();
     ingest_metrics.register(&mut registry);
     store.metrics().register(&mut registry);
+    let forecast_metrics = ForecastMetrics::default();
+    forecast_metrics.register(&mut registry);
     let pipeline = Arc::new(Pipeline::new(Schema::new(&config.schema), ingest_metrics));
     let outbox = Outbox::default();
     let ctx = IngestContext { pipeline: pipeline.clone(), sink: Arc::new(store.clone()), outbox: outbox.clone() };
@@ -98,6 +103,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .map_err(|source| Error::HttpBind { addr: config.http.listen.clone(), source })?;
     let http_addr =
         listener.local_addr().map_err(|source| Error::HttpBind { addr: config.http.listen.clone(), source })?;
+    let job_ctx = JobContext { store: store.clone(), outbox: outbox.clone(), metrics: forecast_metrics };
+    let jobs = jobs::spawn(config.forecast.clone(), job_ctx, stop_rx.clone());
     let state = AppState {
         store: store.clone(),
         pipeline,
@@ -105,13 +112,14 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         http: Arc::new(config.http.clone()),
         outbox: outbox.clone(),
         started,
+        forecast: Arc::new(config.forecast.clone()),
     };
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(api::run(listener, state, async move {
         let _ = http_stop.wait_for(|s| *s).await;
     }));
     tracing::info!(%http_addr, ?mqtt_addr, elapsed_ms = started.elapsed().as_millis() as u64, "fieldline serving");
-    Ok(Running { http_addr, mqtt_addr, store, outbox, stop, http, endpoint, broker })
+    Ok(Running { http_addr, mqtt_addr, store, outbox, stop, http, endpoint, broker, jobs })
 }
 
 impl Running {
@@ -128,6 +136,9 @@ impl Running {
                 Err(e) => tracing::error!(error = %e, "broker client task failed"),
                 Ok(Ok(())) => {}
             }
+        }
+        if let Err(e) = self.jobs.await {
+            tracing::error!(error = %e, "job scheduler failed");
         }
         match self.http.await {
             Ok(Err(e)) => tracing::error!(error = %e, "HTTP server ended with an error"),

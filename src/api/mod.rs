@@ -2,6 +2,7 @@
 //! mini-redis style, so tests start it in-process on `127.0.0.1:0`. Every error is one
 //! [`ApiError`], rendered as JSON `{"error": "...", "details": [...]}` with its status.
 
+mod forecasts;
 mod meta;
 mod query;
 mod write;
@@ -20,6 +21,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
 use crate::config::{HttpConfig, Scope};
+use crate::jobs::forecast::ForecastConfig;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -31,6 +33,7 @@ pub struct AppState {
     pub http: Arc<HttpConfig>,
     pub outbox: Outbox,
     pub started: Instant,
+    pub forecast: Arc<ForecastConfig>,
 }
 
 /// An API error: status, message and optional details.
@@ -88,6 +91,7 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.http.max_body_bytes;
     Router::new()
         .merge(meta::routes())
+        .merge(forecasts::routes())
         .merge(query::routes())
         .merge(write::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/openapi.json") })

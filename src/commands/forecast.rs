@@ -325,3 +325,4 @@ mod tests {
         assert!(read_csv(&path, "timestamp", UtcOffset::UTC, &["p"]).is_err());
     }
 }
+

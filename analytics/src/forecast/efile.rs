@@ -34,6 +34,23 @@ pub enum Horizon {
 }
 
 impl Horizon {
+    /// The name used in topics, tags and the API: `ultra_short` or `short_term`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Horizon::UltraShort => "ultra_short",
+            Horizon::ShortTerm => "short_term",
+        }
+    }
+
+    /// Parses [`Horizon::as_str`]'s names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ultra_short" => Some(Horizon::UltraShort),
+            "short_term" => Some(Horizon::ShortTerm),
+            _ => None,
+        }
+    }
+
     /// The E-language block tag.
     pub fn tag(self) -> &'static str {
         match self {

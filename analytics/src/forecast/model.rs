@@ -231,11 +231,12 @@ pub fn day_ahead_issue(ctx: &Context, day: i64, issue_hour: u32) -> Option<usize
 }
 
 /// The slots of local day `day` (the first `days` days from its midnight), clipped to the series.
+/// Slots are labelled by their end, so the first is the one ending just after midnight
+/// (00:15 on a 15-min grid) and the last the one ending at the following midnight.
 pub fn day_slots(ctx: &Context, day: i64, days: usize) -> std::ops::Range<usize> {
     let s = ctx.series();
     let midnight = day * DAY_SECONDS - i64::from(s.utc_offset_seconds);
-    let first = (midnight - s.start).max(0).div_euclid(s.step) + i64::from((midnight - s.start).max(0) % s.step != 0);
-    let first = first as usize;
+    let first = if midnight < s.start { 0 } else { (midnight - s.start).div_euclid(s.step) as usize + 1 };
     let end = (first + days * ctx.slots_per_day()).min(s.len());
     first.min(end)..end
 }
