@@ -5,6 +5,7 @@
 mod forecasts;
 mod meta;
 mod query;
+mod web;
 mod write;
 
 use std::sync::Arc;
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .merge(forecasts::routes())
         .merge(query::routes())
         .merge(write::routes())
+        .merge(web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features::Context;
 use super::gbdt::{Gbdt, GbdtParams, Matrix};
+use super::series::Series;
 use super::{DAY_SECONDS, Error, PlantKind, Result, local_day};
 
 /// Training settings shared by both horizons.
@@ -212,6 +213,13 @@ pub struct PlantModels {
     pub day_ahead: DayAheadModel,
 }
 
+/// A PV plant makes nothing in a slot without sun, whatever the trees say (they can
+/// extrapolate oddly where weather inputs run out, e.g. beyond the NWP horizon).
+fn dark_is_zero(s: &Series, slot: usize, point: ForecastPoint) -> ForecastPoint {
+    let dark = s.kind == PlantKind::Pv && s.clear_sky.as_ref().and_then(|c| c.get(slot)).is_some_and(|&ghi| ghi <= 0.0);
+    if dark { ForecastPoint { time: point.time, p50: 0.0, p10: 0.0, p90: 0.0 } } else { point }
+}
+
 /// Ultra-short leads on a grid of `step` seconds: the slots that fit in `hours` (at least one).
 pub fn ultra_short_leads(step: i64, hours: f64) -> usize {
     (((hours * 3600.0) / step as f64).floor() as usize).max(1)
@@ -390,7 +398,7 @@ impl UltraShortModel {
             ctx.ultra_short_row(issue, k + 1, &mut row);
             // With no power history at all, fall back to the model's correction on zero.
             let p50 = (if base.is_finite() { base } else { 0.0 } + fitted.correction(&row)).clamp(0.0, s.capacity);
-            out.push(fitted.quantiles.point(s.time(target), p50, s.capacity));
+            out.push(dark_is_zero(s, target, fitted.quantiles.point(s.time(target), p50, s.capacity)));
         }
         out
     }
@@ -428,7 +436,7 @@ impl DayAheadModel {
             .map(|j| {
                 ctx.day_ahead_row(issue, j, &mut row);
                 let p50 = self.model.correction(&row).clamp(0.0, s.capacity);
-                self.model.quantiles.point(s.time(j), p50, s.capacity)
+                dark_is_zero(s, j, self.model.quantiles.point(s.time(j), p50, s.capacity))
             })
             .collect()
     }
