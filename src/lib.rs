@@ -10,5 +10,6 @@ pub mod commands;
 pub mod config;
 pub mod jobs;
 pub mod server;
+pub mod simulate;
 pub mod store;
 pub mod timefmt;

@@ -21,6 +21,10 @@ struct Cli {
 enum Command {
     /// Run the MQTT endpoint (or broker client), the store and the HTTP API.
     Serve(commands::serve::ServeArgs),
+    /// Serve, backfill 60 days of the simulated Heze sites and stream them live: the one-command demo.
+    Demo(commands::demo::DemoArgs),
+    /// Simulate the Heze field sites (wind, PV, met, peony plots, pest traps, NWP) with injected faults: to files, over HTTP or live over MQTT.
+    Simulate(commands::simulate::SimulateArgs),
     /// Power forecasting for analysts: walk-forward backtests scored as the grid assesses.
     Forecast(commands::forecast::ForecastArgs),
     /// Load generators and end-to-end benchmarks.
@@ -36,6 +40,8 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(commands::serve::run(args)),
+        Command::Demo(args) => runtime.block_on(commands::demo::run(args)),
+        Command::Simulate(args) => runtime.block_on(commands::simulate::run(args)),
         Command::Forecast(args) => commands::forecast::run(args),
         Command::Bench(args) => runtime.block_on(commands::bench::run(args)),
     }

@@ -2,5 +2,7 @@
 //! arguments and a `run` function.
 
 pub mod bench;
+pub mod demo;
 pub mod forecast;
 pub mod serve;
+pub mod simulate;

@@ -222,10 +222,23 @@ impl Forecaster {
         let latest_capacity = |site: &str| -> Option<f64> {
             let filter_tags = vec![("site".to_string(), site.to_string())];
             let fields = vec!["capacity_mw".to_string()];
-            let last = meters.iter().find(|s| s.tags.get("site").map(String::as_str) == Some(site) && s.field == "capacity_mw")?;
-            let filter = ScanFilter { start_ns: last.last_ns, stop_ns: last.last_ns + 1, tags: &filter_tags, fields: Some(&fields) };
+            let last = meters
+                .iter()
+                .find(|s| s.tags.get("site").map(String::as_str) == Some(site) && s.field == "capacity_mw")?;
+            let filter = ScanFilter {
+                start_ns: last.last_ns,
+                stop_ns: last.last_ns + 1,
+                tags: &filter_tags,
+                fields: Some(&fields),
+            };
             let table = ctx.store.scan("plant", &filter).ok()?;
-            table.series.values().flat_map(|f| f.values()).flat_map(|c| c.values()).filter_map(FieldValue::as_f64).last()
+            table
+                .series
+                .values()
+                .flat_map(|f| f.values())
+                .flat_map(|c| c.values())
+                .filter_map(FieldValue::as_f64)
+                .last()
         };
         let location = |p: Option<&PlantConfig>| Location {
             lat: p.and_then(|p| p.latitude).unwrap_or(self.config.latitude),
@@ -246,7 +259,13 @@ impl Forecaster {
                 .iter()
                 .filter_map(|p| {
                     let capacity_mw = p.capacity_mw.or_else(|| latest_capacity(&p.site))?;
-                    Some(Plant { site: p.site.clone(), kind: p.kind, capacity_mw, location: location(Some(p)), rules: rules(Some(p)) })
+                    Some(Plant {
+                        site: p.site.clone(),
+                        kind: p.kind,
+                        capacity_mw,
+                        location: location(Some(p)),
+                        rules: rules(Some(p)),
+                    })
                 })
                 .collect();
         }
@@ -284,7 +303,11 @@ impl Forecaster {
         }
         if last_s - first_s < i64::from(config.min_history_days) * DAY {
             if !state.waiting_logged {
-                tracing::info!(site = plant.site, "forecasts start once the plant has {} days of history", config.min_history_days);
+                tracing::info!(
+                    site = plant.site,
+                    "forecasts start once the plant has {} days of history",
+                    config.min_history_days
+                );
                 state.waiting_logged = true;
             }
             return Ok(());
@@ -318,10 +341,10 @@ impl Forecaster {
             us_issues.extend((from..live_issue).step_by(SLOT as usize).filter(|t| !existing.contains(t)));
             let existing_st = issued_times(ctx, &plant.site, Horizon::ShortTerm, from - DAY)?;
             let existing_days: BTreeSet<i64> = existing_st.iter().map(|t| local_day(*t, offset_s)).collect();
-            st_days.extend(
-                (local_day(from, offset_s)..today)
-                    .filter(|d| !existing_days.contains(d) && d * DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600 >= from),
-            );
+            st_days.extend((local_day(from, offset_s)..today).filter(|d| {
+                !existing_days.contains(d)
+                    && d * DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600 >= from
+            }));
         }
         if live_issue > state.last_ultra_short {
             us_issues.push(live_issue);
@@ -394,8 +417,14 @@ fn series_options(offset_s: i32, plant: &Plant) -> SeriesOptions {
         kind: plant.kind,
         capacity: plant.capacity_mw,
         target: "power_mw".into(),
-        features: FeatureSelection::Named(NWP_FIELDS.iter().map(|f| format!("nwp_{f}")).collect()),
-        measured: MET_FIELDS.iter().map(|f| format!("met_{f}")).collect(),
+        features: FeatureSelection::Named(
+            NWP_FIELDS
+                .iter()
+                .map(|f| format!("nwp_{f}"))
+                .chain(LAGGED_NWP_FIELDS.iter().map(|f| format!("nwp_lag3_{f}")))
+                .collect(),
+        ),
+        measured: measured_columns(plant.kind),
         curtailed: Some("curtailed".into()),
         location: (plant.kind == PlantKind::Pv).then_some(plant.location),
         utc_offset_seconds: offset_s,
@@ -403,7 +432,22 @@ fn series_options(offset_s: i32, plant: &Plant) -> SeriesOptions {
     }
 }
 
-const MET_FIELDS: [&str; 2] = ["ghi_wm2", "wind_speed_ms"];
+const MET_FIELDS: [&str; 3] = ["ghi_wm2", "poa_wm2", "wind_speed_ms"];
+/// Fields also given as the mean of the newest three available runs (a lagged ensemble: older
+/// runs' errors partly cancel the newest run's, notably its timing errors).
+const LAGGED_NWP_FIELDS: [&str; 3] = ["wind_speed_100m_ms", "ghi_wm2", "cloud_cover_pct"];
+
+/// Measured inputs (known only up to each issue time): the met station, the plant's available
+/// capacity (turbines or inverters out of service) and, for wind, the turbines' mean nacelle
+/// wind speed.
+fn measured_columns(kind: PlantKind) -> Vec<String> {
+    let mut names: Vec<String> = MET_FIELDS.iter().map(|f| format!("met_{f}")).collect();
+    names.push("plant_available_mw".into());
+    if kind == PlantKind::Wind {
+        names.push("turbines_wind_speed_ms".into());
+    }
+    names
+}
 
 /// Trains both models on data before `train_to`.
 fn train(
@@ -415,7 +459,8 @@ fn train(
 ) -> Result<(UltraShortModel, DayAheadModel), Error> {
     let from = train_to - i64::from(config.history_days) * DAY;
     let inputs = Inputs::load(ctx, config, offset_s, plant, from, train_to)?;
-    let options = ModelOptions { issue_hour: config.issue_hour, threads: config.train_threads, ..ModelOptions::default() };
+    let options =
+        ModelOptions { issue_hour: config.issue_hour, threads: config.train_threads, ..ModelOptions::default() };
     let fit = |asof: NwpAsOf| -> Result<PlantModels, Error> {
         let series = prepare(&inputs.table(asof), &series_options(offset_s, plant))?;
         let fctx = Context::new(&series);
@@ -448,7 +493,14 @@ struct Inputs {
 }
 
 impl Inputs {
-    fn load(ctx: &JobContext, config: &ForecastConfig, offset_s: i32, plant: &Plant, from: i64, to: i64) -> Result<Self, Error> {
+    fn load(
+        ctx: &JobContext,
+        config: &ForecastConfig,
+        offset_s: i32,
+        plant: &Plant,
+        from: i64,
+        to: i64,
+    ) -> Result<Self, Error> {
         let from = floor_slot(from);
         let to = floor_slot(to) + SLOT;
         let times: Vec<i64> = (from + SLOT..=to).step_by(SLOT as usize).collect();
@@ -474,27 +526,39 @@ impl Inputs {
                         }
                     }
                 }
-                out.push((name.clone(), sum.iter().zip(&n).map(|(s, &k)| if k == 0 { f64::NAN } else { s / f64::from(k) }).collect()));
+                out.push((
+                    name.clone(),
+                    sum.iter().zip(&n).map(|(s, &k)| if k == 0 { f64::NAN } else { s / f64::from(k) }).collect(),
+                ));
             }
             Ok(out)
         };
-        let mut meter = slot_means("plant", &["power_mw", "curtailed"])?.into_iter();
+        let mut meter = slot_means("plant", &["power_mw", "curtailed", "available_mw"])?.into_iter();
         let power = meter.next().map(|(_, v)| v).unwrap_or_default();
         // Any curtailed reading flags the slot.
-        let curtailed = meter.next().map(|(_, v)| v.into_iter().map(|x| if x > 0.0 { 1.0 } else { 0.0 }).collect()).unwrap_or_default();
-        let met = slot_means("met_station", &MET_FIELDS)?
-            .into_iter()
-            .map(|(name, v)| (format!("met_{name}"), v))
-            .collect();
+        let curtailed = meter
+            .next()
+            .map(|(_, v)| v.into_iter().map(|x| if x > 0.0 { 1.0 } else { 0.0 }).collect())
+            .unwrap_or_default();
+        let mut met: Vec<(String, Vec<f64>)> =
+            slot_means("met_station", &MET_FIELDS)?.into_iter().map(|(name, v)| (format!("met_{name}"), v)).collect();
+        met.extend(meter.next().map(|(_, v)| ("plant_available_mw".to_string(), v)));
+        if plant.kind == PlantKind::Wind {
+            let turbines = slot_means("wind_turbine", &["wind_speed_ms"])?;
+            met.extend(turbines.into_iter().map(|(_, v)| ("turbines_wind_speed_ms".to_string(), v)));
+        }
 
         // NWP runs that can matter: issued up to 4 days before the window.
         let names: Vec<String> = NWP_FIELDS.iter().map(|f| f.to_string()).collect();
-        let filter = ScanFilter { start_ns: (from - 4 * DAY) * NS, stop_ns: to * NS, tags: &site, fields: Some(&names) };
+        let filter =
+            ScanFilter { start_ns: (from - 4 * DAY) * NS, stop_ns: to * NS, tags: &site, fields: Some(&names) };
         let nwp = ctx.store.scan("nwp", &filter)?;
         let delay = i64::from(config.nwp_delay_minutes) * 60;
         let mut runs: BTreeMap<i64, BTreeMap<i64, [f64; 7]>> = BTreeMap::new();
         for (tags, fields) in &nwp.series {
-            let Some(issued) = tags.iter().find(|(k, _)| k == "issued").and_then(|(_, v)| parse_issued(v)) else { continue };
+            let Some(issued) = tags.iter().find(|(k, _)| k == "issued").and_then(|(_, v)| parse_issued(v)) else {
+                continue;
+            };
             let run = runs.entry(issued + delay).or_default();
             for (k, name) in NWP_FIELDS.iter().enumerate() {
                 let Some(column) = fields.get(*name) else { continue };
@@ -521,16 +585,37 @@ impl Inputs {
 
     fn table(&self, asof: NwpAsOf) -> Table {
         let mut nwp = vec![vec![f64::NAN; self.times.len()]; NWP_FIELDS.len()];
+        let mut lagged = vec![vec![f64::NAN; self.times.len()]; LAGGED_NWP_FIELDS.len()];
+        let lagged_index: Vec<usize> =
+            LAGGED_NWP_FIELDS.iter().filter_map(|f| NWP_FIELDS.iter().position(|n| n == f)).collect();
         for (i, &t) in self.times.iter().enumerate() {
             let cutoff = self.cutoff(t, asof);
             let mid = t - SLOT / 2;
-            // Newest run that had arrived by the cutoff and covers the slot.
-            for run in self.runs.range(..=cutoff).rev().map(|(_, r)| r).take(4) {
-                let (Some((&t0, v0)), Some((&t1, v1))) = (run.range(..=mid).next_back(), run.range(mid..).next()) else { continue };
-                for (k, name) in NWP_FIELDS.iter().enumerate() {
-                    nwp[k][i] = interpolate(t0, v0[k], t1, v1[k], mid, name.ends_with("_deg"));
+            // The newest runs that had arrived by the cutoff and cover the slot.
+            let mut used = 0usize;
+            let mut sums = vec![0.0; lagged_index.len()];
+            for run in self.runs.range(..=cutoff).rev().map(|(_, r)| r).take(6) {
+                let (Some((&t0, v0)), Some((&t1, v1))) = (run.range(..=mid).next_back(), run.range(mid..).next())
+                else {
+                    continue;
+                };
+                if used == 0 {
+                    for (k, name) in NWP_FIELDS.iter().enumerate() {
+                        nwp[k][i] = interpolate(t0, v0[k], t1, v1[k], mid, name.ends_with("_deg"));
+                    }
                 }
-                break;
+                for (j, &k) in lagged_index.iter().enumerate() {
+                    sums[j] += interpolate(t0, v0[k], t1, v1[k], mid, false);
+                }
+                used += 1;
+                if used == 3 {
+                    break;
+                }
+            }
+            if used > 0 {
+                for (j, sum) in sums.iter().enumerate() {
+                    lagged[j][i] = sum / used as f64;
+                }
             }
         }
         let mut columns = vec![
@@ -539,6 +624,9 @@ impl Inputs {
         ];
         for (k, name) in NWP_FIELDS.iter().enumerate() {
             columns.push(Column { name: format!("nwp_{name}"), values: std::mem::take(&mut nwp[k]) });
+        }
+        for (j, name) in LAGGED_NWP_FIELDS.iter().enumerate() {
+            columns.push(Column { name: format!("nwp_lag3_{name}"), values: std::mem::take(&mut lagged[j]) });
         }
         for (name, values) in &self.met {
             columns.push(Column { name: name.clone(), values: values.clone() });
@@ -770,4 +858,3 @@ mod tests {
         assert_eq!(inputs.cutoff(t, NwpAsOf::UltraShort), t - 4 * 3600);
     }
 }
-
