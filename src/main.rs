@@ -27,6 +27,8 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Power forecasting for analysts: walk-forward backtests scored as the grid assesses.
     Forecast(commands::forecast::ForecastArgs),
+    /// Anomaly scores for a CSV series (NAB format), or the detectors evaluated against simulator ground truth.
+    Detect(commands::detect::DetectArgs),
     /// Load generators and end-to-end benchmarks.
     Bench(commands::bench::BenchArgs),
 }
@@ -43,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => runtime.block_on(commands::demo::run(args)),
         Command::Simulate(args) => runtime.block_on(commands::simulate::run(args)),
         Command::Forecast(args) => commands::forecast::run(args),
+        Command::Detect(args) => commands::detect::run(args),
         Command::Bench(args) => runtime.block_on(commands::bench::run(args)),
     }
 }

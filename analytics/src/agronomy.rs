@@ -654,7 +654,8 @@ mod tests {
                 soil_heat_flux_mj_m2: 0.0,
             };
             let et0 = et0_daily(&weather);
-            prop_assert!((0.0..25.0).contains(&et0), "{} for {:?}", et0, weather);
+            // 51 °C, 5 % RH and a 15 m/s wind give ~31 mm/day: extreme but physical.
+            prop_assert!((0.0..40.0).contains(&et0), "{} for {:?}", et0, weather);
         }
 
         #[test]

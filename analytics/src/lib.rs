@@ -2,9 +2,11 @@
 //!
 //! Solar geometry and clear-sky irradiance ([`solar`]), agronomy (degree days, FAO-56 ET0:
 //! [`agronomy`]), power forecasting with the grid's scoring rules and E-language export
-//! ([`forecast`]). Inputs are plain slices and small structs so the server, the CLI and the
+//! ([`forecast`]), streaming anomaly detection for sensors, turbines, PV, pests and peony
+//! plots ([`anomaly`]). Inputs are plain slices and small structs so the server, the CLI and the
 //! simulator can all call the same code.
 
 pub mod agronomy;
+pub mod anomaly;
 pub mod forecast;
 pub mod solar;

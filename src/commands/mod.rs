@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod detect;
 pub mod forecast;
 pub mod serve;
 pub mod simulate;
