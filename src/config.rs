@@ -9,6 +9,7 @@ use fieldline_ingest::sources::mqtt_broker::BrokerConfig;
 use fieldline_ingest::sources::mqtt_endpoint::EndpointConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::AlertsConfig;
 use crate::jobs::forecast::ForecastConfig;
 use crate::store::StoreConfig;
 
@@ -28,6 +29,8 @@ pub struct Config {
     pub schema: SchemaConfig,
     /// Live power forecasts for wind and PV plants.
     pub forecast: ForecastConfig,
+    /// Streaming anomaly detection and alerts.
+    pub alerts: AlertsConfig,
 }
 
 /// `[http]` section.

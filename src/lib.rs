@@ -5,6 +5,7 @@
 //! [`server::start`] is what `fieldline serve` runs and what the end-to-end tests start
 //! in-process on `127.0.0.1:0`.
 
+pub mod alerts;
 pub mod api;
 pub mod commands;
 pub mod config;

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::alerts::{AlertMetrics, Alerts};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::jobs::forecast::ForecastMetrics;
@@ -35,6 +36,8 @@ pub enum Error {
     MqttBind { addr: String, source: std::io::Error },
     #[error("broker: {0}")]
     Broker(#[from] mqtt_broker::Error),
+    #[error("alerts: {0}")]
+    Alerts(#[from] crate::alerts::Error),
     #[error("[schema] section: {0}")]
     Schema(#[from] fieldline_ingest::schema::SchemaConfigError),
 }
@@ -103,8 +106,22 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .map_err(|source| Error::HttpBind { addr: config.http.listen.clone(), source })?;
     let http_addr =
         listener.local_addr().map_err(|source| Error::HttpBind { addr: config.http.listen.clone(), source })?;
-    let job_ctx = JobContext { store: store.clone(), outbox: outbox.clone(), metrics: forecast_metrics };
-    let jobs = jobs::spawn(config.forecast.clone(), job_ctx, stop_rx.clone());
+    let alert_metrics = AlertMetrics::default();
+    alert_metrics.register(&mut registry);
+    let alerts = {
+        let (config, store, outbox) = (config.alerts.clone(), store.clone(), outbox.clone());
+        tokio::task::spawn_blocking(move || Alerts::open(&config, store, outbox, alert_metrics))
+            .await
+            .map_err(|e| store::Error::Other(e.to_string()))??
+    };
+    let job_ctx = JobContext {
+        store: store.clone(),
+        outbox: outbox.clone(),
+        metrics: forecast_metrics,
+        alerts: alerts.clone(),
+        data_dir: config.data_dir.clone(),
+    };
+    let jobs = jobs::spawn(config.forecast.clone(), config.alerts.clone(), job_ctx, stop_rx.clone());
     let state = AppState {
         store: store.clone(),
         pipeline,
@@ -113,6 +130,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         outbox: outbox.clone(),
         started,
         forecast: Arc::new(config.forecast.clone()),
+        alerts,
     };
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(api::run(listener, state, async move {

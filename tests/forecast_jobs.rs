@@ -91,7 +91,8 @@ async fn forecasts_are_issued_scored_served_and_published() {
         async move {
             let v: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
             let days = v["days"].as_array()?;
-            let both = days.iter().any(|d| d["short_term"].is_object()) && days.iter().any(|d| d["ultra_short"].is_object());
+            let both =
+                days.iter().any(|d| d["short_term"].is_object()) && days.iter().any(|d| d["ultra_short"].is_object());
             both.then_some(v)
         }
     })
@@ -109,7 +110,8 @@ async fn forecasts_are_issued_scored_served_and_published() {
     let points = us["points"].as_array().unwrap();
     assert_eq!(points.len(), 16, "{us}");
     for p in points {
-        let (p10, p50, p90) = (p["p10_mw"].as_f64().unwrap(), p["p50_mw"].as_f64().unwrap(), p["p90_mw"].as_f64().unwrap());
+        let (p10, p50, p90) =
+            (p["p10_mw"].as_f64().unwrap(), p["p50_mw"].as_f64().unwrap(), p["p90_mw"].as_f64().unwrap());
         assert!(p10 <= p50 && p50 <= p90 && (0.0..=40.0).contains(&p50), "{p}");
     }
     let st = server.get_json("/api/v1/forecasts?site=t-pv&horizon=short_term").await;
@@ -117,7 +119,8 @@ async fn forecasts_are_issued_scored_served_and_published() {
     let first = st["points"][0]["time"].as_str().unwrap();
     assert!(first.ends_with("T00:15:00+08:00"), "first short-term slot ends 00:15 local: {first}");
 
-    let efile = server.http.get(server.url("/api/v1/forecasts/efile?site=t-pv&horizon=short_term")).send().await.unwrap();
+    let efile =
+        server.http.get(server.url("/api/v1/forecasts/efile?site=t-pv&horizon=short_term")).send().await.unwrap();
     assert_eq!(efile.status(), 200);
     let disposition = efile.headers()["content-disposition"].to_str().unwrap().to_string();
     assert!(disposition.contains("t-pv_") && disposition.ends_with("_DQ.txt\""), "{disposition}");
@@ -126,7 +129,8 @@ async fn forecasts_are_issued_scored_served_and_published() {
     assert!(text.contains("<DQYC::t-pv") && text.trim_end().ends_with("</DQYC::t-pv>"));
     assert_eq!(text.lines().filter(|l| l.starts_with('#')).count(), 288);
 
-    let missing = server.http.get(server.url("/api/v1/forecasts?site=nowhere&horizon=short_term")).send().await.unwrap();
+    let missing =
+        server.http.get(server.url("/api/v1/forecasts?site=nowhere&horizon=short_term")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
     // The live issues went out to MQTT subscribers (hindcasts do not).

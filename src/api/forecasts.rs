@@ -75,7 +75,10 @@ fn load(state: &AppState, site: &str, horizon: Horizon, issued: Option<i64>) -> 
     };
     let Some((issued_ns, issued_tag)) = chosen else {
         let what = if issued.is_some() { "issued at that time" } else { "yet" };
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no {} forecast for site {site:?} {what}", horizon.as_str())));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no {} forecast for site {site:?} {what}", horizon.as_str()),
+        ));
     };
     let mut filter_tags = tags;
     filter_tags.push(("issued".to_string(), issued_tag));
@@ -85,7 +88,12 @@ fn load(state: &AppState, site: &str, horizon: Horizon, issued: Option<i64>) -> 
     for fields in table.series.values() {
         for (name, column) in fields {
             for (ts, v) in column {
-                let p = by_time.entry(*ts).or_insert(EPoint { time: ts / NS, p50_mw: f64::NAN, p10_mw: None, p90_mw: None });
+                let p = by_time.entry(*ts).or_insert(EPoint {
+                    time: ts / NS,
+                    p50_mw: f64::NAN,
+                    p10_mw: None,
+                    p90_mw: None,
+                });
                 let x = v.as_f64();
                 match name.as_str() {
                     "p50_mw" => p.p50_mw = x.unwrap_or(f64::NAN),
@@ -208,7 +216,8 @@ async fn efile_text(State(state): State<AppState>, Query(p): Query<EfileParams>)
     let f = tokio::task::spawn_blocking(move || load(&st, &site, h, issued)).await.map_err(ApiError::internal)??;
     let offset_s = offset.whole_seconds();
     let issued_s = f.issued_ns / NS;
-    let text = efile::render(&p.site, h, issued_s, offset_s, &f.points).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let text =
+        efile::render(&p.site, h, issued_s, offset_s, &f.points).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let name = efile::file_name(&p.site, h, issued_s, offset_s).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((
         [

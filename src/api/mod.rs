@@ -2,6 +2,7 @@
 //! mini-redis style, so tests start it in-process on `127.0.0.1:0`. Every error is one
 //! [`ApiError`], rendered as JSON `{"error": "...", "details": [...]}` with its status.
 
+mod alerts;
 mod forecasts;
 mod meta;
 mod query;
@@ -21,6 +22,7 @@ use fieldline_ingest::pipeline::Pipeline;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
+use crate::alerts::Alerts;
 use crate::config::{HttpConfig, Scope};
 use crate::jobs::forecast::ForecastConfig;
 use crate::store::Store;
@@ -35,6 +37,7 @@ pub struct AppState {
     pub outbox: Outbox,
     pub started: Instant,
     pub forecast: Arc<ForecastConfig>,
+    pub alerts: Alerts,
 }
 
 /// An API error: status, message and optional details.
@@ -93,6 +96,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(meta::routes())
         .merge(forecasts::routes())
+        .merge(alerts::routes())
         .merge(query::routes())
         .merge(write::routes())
         .merge(web::routes())

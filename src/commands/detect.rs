@@ -503,7 +503,7 @@ fn limits(field: &str) -> Option<(Option<f64>, Option<f64>)> {
 /// Irradiance jumps at every cloud edge and directions wrap around, so they get no spike
 /// check; intermittent rain gets range only; production fields are the domain detectors'
 /// business; status, flags and stage codes get nothing.
-fn generic_config(kind: &str, field: &str) -> Option<SeriesConfig> {
+pub(crate) fn generic_config(kind: &str, field: &str) -> Option<SeriesConfig> {
     let sensor = matches!(
         (kind, field),
         (

@@ -325,4 +325,3 @@ mod tests {
         assert!(read_csv(&path, "timestamp", UtcOffset::UTC, &["p"]).is_err());
     }
 }
-

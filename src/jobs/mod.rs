@@ -1,19 +1,22 @@
-//! Background jobs of `serve`: one scheduler task that wakes every few seconds and runs
-//! whatever is due — today the power-forecast jobs ([`forecast`]). Heavy work (training,
-//! issuing, scoring) runs on the blocking pool so the runtime never stalls.
+//! Background jobs of `serve`: power forecasts ([`forecast`]) and anomaly detection with
+//! alerts ([`detect`]), each a loop that wakes on its own tick and runs whatever is due on the
+//! blocking pool, so the runtime never stalls and a long model training never delays alerts.
 //!
-//! Jobs run on the *data clock*: the later of the wall clock and the newest plant reading. On
-//! a live plant that is the wall clock; in the accelerated demo (and when replaying history)
-//! simulated time runs ahead of it and the jobs follow the data.
+//! Jobs run on the *data clock*: the later of the wall clock and the newest reading. On a live
+//! site that is the wall clock; in the accelerated demo (and when replaying history) simulated
+//! time runs ahead of it and the jobs follow the data.
 
+pub mod detect;
 pub mod forecast;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fieldline_ingest::outbox::Outbox;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::alerts::{Alerts, AlertsConfig};
 use crate::store::Store;
 
 /// Everything a job may touch.
@@ -22,37 +25,82 @@ pub struct JobContext {
     pub store: Store,
     pub outbox: Outbox,
     pub metrics: forecast::ForecastMetrics,
+    pub alerts: Alerts,
+    pub data_dir: PathBuf,
 }
 
-/// Starts the scheduler; it stops when `stop` turns true.
-pub fn spawn(config: forecast::ForecastConfig, ctx: JobContext, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Starts the job loops; the handle completes when all of them stopped after `stop` turned true.
+pub fn spawn(
+    forecast: forecast::ForecastConfig,
+    alerts: AlertsConfig,
+    ctx: JobContext,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let mut loops = Vec::new();
+    if forecast.enabled {
+        let tick = forecast.tick_secs;
+        let make = move || forecast::Forecaster::new(forecast.clone());
+        loops.push(tokio::spawn(run_loop(tick, make, |f, ctx| f.run_due(ctx), |_, _| {}, ctx.clone(), stop.clone())));
+    }
+    if alerts.enabled {
+        let tick = alerts.tick_secs;
+        let (dir, store) = (ctx.data_dir.clone(), ctx.store.clone());
+        let make = move || detect::Detection::new(alerts.clone(), &dir, &store);
+        loops.push(tokio::spawn(run_loop(
+            tick,
+            make,
+            |d, ctx| d.tick(&ctx.store, &ctx.alerts),
+            |d, _| d.save(),
+            ctx,
+            stop,
+        )));
+    }
     tokio::spawn(async move {
-        if !config.enabled {
-            return;
-        }
-        let mut forecaster = forecast::Forecaster::new(config.clone());
-        let mut tick = tokio::time::interval(Duration::from_secs(config.tick_secs.max(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => break,
-                _ = tick.tick() => {}
-            }
-            let job_ctx = ctx.clone();
-            // The forecaster moves into the blocking task and back, so its models and
-            // bookkeeping persist between ticks without locks.
-            let result = tokio::task::spawn_blocking(move || {
-                forecaster.run_due(&job_ctx);
-                forecaster
-            })
-            .await;
-            match result {
-                Ok(f) => forecaster = f,
-                Err(e) => {
-                    tracing::error!(error = %e, "forecast job panicked; starting afresh");
-                    forecaster = forecast::Forecaster::new(config.clone());
-                }
+        for l in loops {
+            if let Err(e) = l.await {
+                tracing::error!(error = %e, "job loop failed");
             }
         }
     })
+}
+
+/// Runs `step` every `tick_secs` on the blocking pool with state made by `make` (made afresh
+/// if a step panics), and `finish` once after `stop`.
+async fn run_loop<S: Send + 'static>(
+    tick_secs: u64,
+    make: impl Fn() -> S + Send + Sync + 'static,
+    step: fn(&mut S, &JobContext),
+    finish: fn(&mut S, &JobContext),
+    ctx: JobContext,
+    mut stop: watch::Receiver<bool>,
+) {
+    let make = std::sync::Arc::new(make);
+    let maker = make.clone();
+    let Ok(mut state) = tokio::task::spawn_blocking(move || maker()).await else { return };
+    let mut tick = tokio::time::interval(Duration::from_secs(tick_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tick.tick() => {}
+        }
+        let job_ctx = ctx.clone();
+        // The state moves into the blocking task and back, so it persists between ticks
+        // without locks.
+        match tokio::task::spawn_blocking(move || {
+            step(&mut state, &job_ctx);
+            state
+        })
+        .await
+        {
+            Ok(s) => state = s,
+            Err(e) => {
+                tracing::error!(error = %e, "job step panicked; starting afresh");
+                let maker = make.clone();
+                let Ok(s) = tokio::task::spawn_blocking(move || maker()).await else { return };
+                state = s;
+            }
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || finish(&mut state, &ctx)).await;
 }

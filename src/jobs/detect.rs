@@ -1,0 +1,515 @@
+//! Streaming anomaly detection in `serve`: every tick the readings that arrived since the
+//! last one (by data time, with `lag_secs` of slack for late arrivals) run through each
+//! device's detectors — the generic ones per field, the device's gap timer and the domain
+//! detectors of its kind (turbine power curve, PV peers and performance ratio, pest
+//! outbreaks, peony frost and drought) — and their events become alerts ([`crate::alerts`]).
+//!
+//! Detectors are incremental; a device seen for the first time first learns from
+//! `warmup_days` of stored history without raising anything. Their state is saved to
+//! `{data_dir}/detectors.state` every `state_save_secs` and at shutdown, and loaded at start,
+//! so a restart continues where it stopped instead of re-learning (and a lost state file is
+//! rebuilt from history the same way). Gap timers count silence on the data clock (the newest
+//! reading of any device) and are resumed after a restart, so server downtime is not
+//! mistaken for silent devices.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use fieldline_analytics::anomaly::peony::{DroughtConfig, DroughtStress, FrostConfig, FrostRisk};
+use fieldline_analytics::anomaly::pest::{PestConfig, PestOutbreak};
+use fieldline_analytics::anomaly::power_curve::{PowerCurve, PowerCurveConfig, TurbineReading};
+use fieldline_analytics::anomaly::pv::{PvPeer, PvPeerConfig, PvPerformance, PvPerformanceConfig, PvReading};
+use fieldline_analytics::anomaly::relation::{Relation, RelationConfig};
+use fieldline_analytics::anomaly::{DetectorName, Event, EventChange, SeriesConfig, SeriesDetector};
+use fieldline_ingest::FieldValue;
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::{Alerts, AlertsConfig, Origin};
+use crate::commands::detect::generic_config;
+use crate::store::Store;
+use crate::store::table::ScanFilter;
+use crate::timefmt::parse_offset;
+
+const NS: i64 = 1_000_000_000;
+/// Device kinds with detectors (NWP feeds are forecasts, not devices).
+const KINDS: [&str; 6] = ["wind_turbine", "pv_inverter", "plant", "met_station", "peony_plot", "pest_trap"];
+/// A reading of another device (met station, plant meter) counts as "at the same time" within this.
+const CONTEXT_WINDOW_S: i64 = 600;
+
+/// `measurement/site/device`.
+type DeviceKey = String;
+
+/// The detectors of one device.
+#[derive(Serialize, Deserialize)]
+struct DeviceState {
+    measurement: String,
+    site: String,
+    device: String,
+    /// Newest reading processed (unix s); older arrivals are stored but not scored.
+    last_s: i64,
+    /// Conditions that began before this (unix s) were in the history the detectors learned
+    /// from: they raise no alert.
+    live_from_s: i64,
+    gap: SeriesDetector,
+    generic: BTreeMap<String, SeriesDetector>,
+    domain: Domain,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Domain {
+    None,
+    Turbine(Box<PowerCurve>),
+    Inverter { peer: Box<PvPeer>, performance: Box<PvPerformance> },
+    Trap(Box<PestOutbreak>),
+    Plot { frost: Box<FrostRisk>, drought: Box<DroughtStress>, conductivity: Box<Relation> },
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct EngineState {
+    /// Data time up to which readings were processed (ns).
+    cursor_ns: Option<i64>,
+    devices: BTreeMap<DeviceKey, DeviceState>,
+}
+
+/// One device's readings in a window: time → field → value (numbers and text).
+type Rows = BTreeMap<i64, BTreeMap<String, FieldValue>>;
+
+/// Readings of one measurement in a window, by device key.
+struct KindRows {
+    devices: BTreeMap<DeviceKey, (String, String, Rows)>,
+}
+
+/// The detection job.
+pub struct Detection {
+    config: AlertsConfig,
+    offset_s: i64,
+    state: EngineState,
+    path: PathBuf,
+    last_save: Instant,
+    /// Set after loading saved state: gap timers resume at the first data clock seen.
+    resume_pending: bool,
+}
+
+fn num(v: Option<&FieldValue>) -> f64 {
+    v.and_then(FieldValue::as_f64).unwrap_or(f64::NAN)
+}
+
+impl Detection {
+    /// Loads saved detector state from the data dir. Without one, everything already stored
+    /// counts as history: devices learn from it when next seen, and only newer readings are
+    /// checked (so a lost state file does not re-raise old conditions).
+    pub fn new(config: AlertsConfig, data_dir: &std::path::Path, store: &Store) -> Self {
+        let offset_s = parse_offset(&config.utc_offset).map(|o| i64::from(o.whole_seconds())).unwrap_or(8 * 3600);
+        let path = data_dir.join("detectors.state");
+        let (state, resume_pending) = match std::fs::read(&path) {
+            Ok(bytes) => match postcard::from_bytes::<EngineState>(&bytes) {
+                Ok(state) => {
+                    tracing::info!(devices = state.devices.len(), "detector state loaded");
+                    (state, true)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "detector state unreadable; relearning from stored history");
+                    (EngineState::default(), false)
+                }
+            },
+            Err(_) => (EngineState::default(), false),
+        };
+        let mut state = state;
+        if state.cursor_ns.is_none() {
+            state.cursor_ns = store
+                .series(None, &[])
+                .iter()
+                .filter(|s| KINDS.contains(&s.measurement.as_str()))
+                .map(|s| s.last_ns)
+                .max()
+                // Readings within `lag` of the newest are re-checked: push the cursor past them.
+                .map(|newest| newest.saturating_add(config.lag_secs.max(0) * NS));
+        }
+        Detection { config, offset_s, state, path, last_save: Instant::now(), resume_pending }
+    }
+
+    /// Saves detector state atomically.
+    pub fn save(&mut self) {
+        self.last_save = Instant::now();
+        let result = postcard::to_stdvec(&self.state).map_err(std::io::Error::other).and_then(|bytes| {
+            let tmp = self.path.with_extension("state.tmp");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &self.path)
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not save detector state");
+        }
+    }
+
+    /// Runs the readings that arrived since the last tick through the detectors and turns
+    /// their events into alerts.
+    pub fn tick(&mut self, store: &Store, alerts: &Alerts) {
+        let lag = self.config.lag_secs.max(0) * NS;
+        let start = match self.state.cursor_ns {
+            Some(c) => c - lag,
+            // First run: only what is current; history is learned per device at first sight.
+            None => fieldline_ingest::point::now_ns() - lag,
+        };
+        let window = match scan_window(store, start, i64::MAX) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "detection: reading new data failed");
+                return;
+            }
+        };
+        let newest = window
+            .values()
+            .flat_map(|k| k.devices.values())
+            .filter_map(|(_, _, rows)| rows.keys().next_back())
+            .max()
+            .copied();
+        let Some(data_clock) = newest else { return };
+        if self.resume_pending {
+            // The first reading after a restart: silence before it was the server's downtime.
+            let first_new = window
+                .values()
+                .flat_map(|k| k.devices.iter())
+                .filter_map(|(key, (_, _, rows))| {
+                    let after = self.state.devices.get(key).map_or(i64::MIN, |d| d.last_s.saturating_add(1));
+                    rows.range(after..).next().map(|(t, _)| *t)
+                })
+                .min();
+            // Until new readings arrive there is nothing to resume at.
+            if let Some(first_new) = first_new {
+                for d in self.state.devices.values_mut() {
+                    d.gap.resume_at(first_new);
+                }
+                self.resume_pending = false;
+            }
+        }
+
+        // Devices seen for the first time learn from their stored history first.
+        let new: BTreeSet<DeviceKey> = window
+            .values()
+            .flat_map(|k| k.devices.keys())
+            .filter(|key| !self.state.devices.contains_key(*key))
+            .cloned()
+            .collect();
+        if !new.is_empty() {
+            let first = window
+                .values()
+                .flat_map(|k| k.devices.iter())
+                .filter(|(key, _)| new.contains(*key))
+                .filter_map(|(_, (_, _, rows))| rows.keys().next())
+                .min()
+                .copied()
+                .unwrap_or(data_clock);
+            let from = (first - i64::from(self.config.warmup_days) * 86_400) * NS;
+            match scan_window(store, from, first * NS) {
+                Ok(history) => {
+                    self.create_devices(&new, &history, &window);
+                    let mut discard = Vec::new();
+                    self.process(&history, Some(&new), &mut discard);
+                    tracing::info!(devices = new.len(), "new devices: detectors learned from stored history");
+                }
+                Err(e) => tracing::error!(error = %e, "detection: reading history failed"),
+            }
+        }
+
+        let mut changes = Vec::new();
+        let checked = self.process(&window, None, &mut changes);
+        alerts.metrics.readings_checked.inc_by(checked);
+        for d in self.state.devices.values_mut() {
+            d.gap.check(data_clock);
+            push_changes(&mut changes, d, |d| d.gap.drain_events());
+        }
+        self.state.cursor_ns = Some(self.state.cursor_ns.unwrap_or(i64::MIN).max(data_clock * NS));
+
+        let handle = tokio::runtime::Handle::current();
+        for (origin, change) in &changes {
+            let origin = Origin { measurement: &origin.0, site: &origin.1, device: &origin.2 };
+            let result = handle.block_on(async {
+                match change {
+                    EventChange::Opened(e) => alerts.event_seen(&origin, e).await,
+                    EventChange::Closed(e) => alerts.event_closed(&origin, e).await,
+                }
+            });
+            if let Err(e) = result {
+                tracing::error!(error = %e, "could not record alert");
+            }
+        }
+        // Ongoing conditions refresh their alert's last-seen time.
+        for d in self.state.devices.values() {
+            let origin = Origin { measurement: &d.measurement, site: &d.site, device: &d.device };
+            for event in ongoing(d) {
+                if let Err(e) = handle.block_on(alerts.refresh(&origin, event)) {
+                    tracing::error!(error = %e, "could not refresh alert");
+                }
+            }
+        }
+        if self.last_save.elapsed().as_secs() >= self.config.state_save_secs {
+            self.save();
+        }
+    }
+
+    fn create_devices(
+        &mut self,
+        keys: &BTreeSet<DeviceKey>,
+        history: &BTreeMap<String, KindRows>,
+        window: &BTreeMap<String, KindRows>,
+    ) {
+        for (measurement, kind) in window {
+            for (key, (site, device, rows)) in &kind.devices {
+                if !keys.contains(key) {
+                    continue;
+                }
+                let fields: BTreeSet<&String> = rows.values().flat_map(|r| r.keys()).collect();
+                let mut generic = BTreeMap::new();
+                for field in fields {
+                    if let Some(config) = generic_config(measurement, field)
+                        && let Ok(d) = SeriesDetector::new(field, config)
+                    {
+                        generic.insert(field.clone(), d);
+                    }
+                }
+                // Capacity of an inverter: the largest output it has shown.
+                let capacity = history
+                    .get(measurement)
+                    .and_then(|k| k.devices.get(key))
+                    .into_iter()
+                    .chain(std::iter::once(&(site.clone(), device.clone(), rows.clone())))
+                    .flat_map(|(_, _, rows)| rows.values().map(|r| num(r.get("ac_power_kw"))))
+                    .filter(|x| x.is_finite())
+                    .fold(0.0, f64::max)
+                    .max(1.0);
+                let domain = match measurement.as_str() {
+                    "wind_turbine" => PowerCurve::new("power_kw", PowerCurveConfig::default())
+                        .map(|c| Domain::Turbine(Box::new(c)))
+                        .ok(),
+                    "pv_inverter" => {
+                        let config =
+                            PvPerformanceConfig { ac_limit_kw: Some(capacity), ..PvPerformanceConfig::default() };
+                        match (
+                            PvPeer::new("ac_power_kw", capacity, PvPeerConfig::default()),
+                            PvPerformance::new("ac_power_kw", capacity, config),
+                        ) {
+                            (Ok(peer), Ok(performance)) => {
+                                Some(Domain::Inverter { peer: Box::new(peer), performance: Box::new(performance) })
+                            }
+                            _ => None,
+                        }
+                    }
+                    "pest_trap" => {
+                        PestOutbreak::new("count", PestConfig { utc_offset_s: self.offset_s, ..PestConfig::default() })
+                            .map(|p| Domain::Trap(Box::new(p)))
+                            .ok()
+                    }
+                    "peony_plot" => {
+                        let drought = DroughtConfig {
+                            refill_point_pct: self.config.refill_point_pct,
+                            ..DroughtConfig::default()
+                        };
+                        match (
+                            FrostRisk::new("air_temp_c", FrostConfig::default()),
+                            DroughtStress::new("soil_vwc_pct", drought),
+                            Relation::new("soil_ec_ds_m", RelationConfig::default()),
+                        ) {
+                            (Ok(frost), Ok(drought), Ok(conductivity)) => Some(Domain::Plot {
+                                frost: Box::new(frost),
+                                drought: Box::new(drought),
+                                conductivity: Box::new(conductivity),
+                            }),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let Ok(gap) = SeriesDetector::new("*", SeriesConfig::only(DetectorName::Gap)) else { continue };
+                self.state.devices.insert(
+                    key.clone(),
+                    DeviceState {
+                        measurement: measurement.clone(),
+                        site: site.clone(),
+                        device: device.clone(),
+                        last_s: i64::MIN,
+                        live_from_s: rows.keys().next().copied().unwrap_or(i64::MIN),
+                        gap,
+                        generic,
+                        domain: domain.unwrap_or(Domain::None),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Runs `data` through the detectors of the devices in `only` (or all), in time order per
+    /// device; returns how many readings were checked.
+    fn process(
+        &mut self,
+        data: &BTreeMap<String, KindRows>,
+        only: Option<&BTreeSet<DeviceKey>>,
+        out: &mut Vec<(Owner, EventChange)>,
+    ) -> u64 {
+        let mut checked = 0;
+        let site_rows = |measurement: &str, site: &str| -> Option<&Rows> {
+            data.get(measurement)?.devices.values().find(|(s, _, _)| s == site).map(|(_, _, rows)| rows)
+        };
+        let as_of = |rows: Option<&Rows>, t: i64, field: &str| -> f64 {
+            rows.and_then(|r| r.range(t - CONTEXT_WINDOW_S..=t).next_back())
+                .map_or(f64::NAN, |(_, fields)| num(fields.get(field)))
+        };
+        // PV peers need every inverter of the site at the same instant.
+        let mut peer_medians: BTreeMap<(String, i64), Vec<(DeviceKey, f64)>> = BTreeMap::new();
+        if let Some(inverters) = data.get("pv_inverter") {
+            for (key, (site, _, rows)) in &inverters.devices {
+                for (t, fields) in rows {
+                    peer_medians
+                        .entry((site.clone(), *t))
+                        .or_default()
+                        .push((key.clone(), num(fields.get("ac_power_kw"))));
+                }
+            }
+        }
+        for (measurement, kind) in data {
+            for (key, (site, _, rows)) in &kind.devices {
+                if only.is_some_and(|o| !o.contains(key)) {
+                    continue;
+                }
+                let Some(d) = self.state.devices.get_mut(key) else { continue };
+                let met = site_rows("met_station", site);
+                let plant = site_rows("plant", site);
+                for (&t, fields) in rows.range(d.last_s.saturating_add(1)..) {
+                    checked += 1;
+                    d.gap.update(t, 0.0);
+                    for (name, det) in d.generic.iter_mut() {
+                        det.update(t, num(fields.get(name)));
+                    }
+                    let curtailed = as_of(plant, t, "curtailed") > 0.5;
+                    match &mut d.domain {
+                        Domain::Turbine(curve) => {
+                            let status_curtailed =
+                                matches!(fields.get("status"), Some(FieldValue::Str(s)) if s == "curtailed");
+                            curve.update(&TurbineReading {
+                                t,
+                                wind_speed_ms: num(fields.get("wind_speed_ms")),
+                                power_kw: num(fields.get("power_kw")),
+                                air_temp_c: num(fields.get("ambient_temp_c")),
+                                pressure_hpa: as_of(met, t, "pressure_hpa"),
+                                relative_humidity_pct: as_of(met, t, "rh_pct"),
+                                curtailed: curtailed || status_curtailed,
+                            });
+                        }
+                        Domain::Inverter { peer, performance } => {
+                            let own = num(fields.get("ac_power_kw"));
+                            let mut others: Vec<f64> = peer_medians
+                                .get(&(site.clone(), t))
+                                .map(|v| v.iter().filter(|(k, x)| k != key && x.is_finite()).map(|(_, x)| *x).collect())
+                                .unwrap_or_default();
+                            others.sort_by(f64::total_cmp);
+                            let median = match others.len() {
+                                0 => f64::NAN,
+                                n if n % 2 == 1 => others[n / 2],
+                                n => (others[n / 2 - 1] + others[n / 2]) / 2.0,
+                            };
+                            peer.update(t, own, median, curtailed);
+                            let poa = as_of(met, t, "poa_wm2");
+                            performance.update(&PvReading {
+                                t,
+                                ac_power_kw: own,
+                                irradiance_wm2: if poa.is_finite() { poa } else { as_of(met, t, "ghi_wm2") },
+                                module_temp_c: as_of(met, t, "module_temp_c"),
+                                curtailed,
+                            });
+                        }
+                        Domain::Trap(pest) => {
+                            pest.update(t, num(fields.get("count")));
+                        }
+                        Domain::Plot { frost, drought, conductivity } => {
+                            frost.observe(t, num(fields.get("air_temp_c")), num(fields.get("stage")));
+                            drought.update(t, num(fields.get("soil_vwc_pct")));
+                            conductivity.update(t, num(fields.get("soil_vwc_pct")), num(fields.get("soil_ec_ds_m")));
+                        }
+                        Domain::None => {}
+                    }
+                    push_changes(out, d, drain_all);
+                }
+                if let Some((&last, _)) = rows.iter().next_back() {
+                    d.last_s = d.last_s.max(last);
+                }
+                let _ = measurement;
+            }
+        }
+        checked
+    }
+}
+
+/// (measurement, site, device) of an event.
+type Owner = (String, String, String);
+
+fn push_changes(
+    out: &mut Vec<(Owner, EventChange)>,
+    d: &mut DeviceState,
+    drain: impl FnOnce(&mut DeviceState) -> Vec<EventChange>,
+) {
+    let owner = (d.measurement.clone(), d.site.clone(), d.device.clone());
+    for change in drain(d) {
+        if matches!(&change, EventChange::Opened(e) if e.start_s < d.live_from_s) {
+            continue;
+        }
+        out.push((owner.clone(), change));
+    }
+}
+
+fn drain_all(d: &mut DeviceState) -> Vec<EventChange> {
+    let mut out: Vec<EventChange> = d.generic.values_mut().flat_map(|g| g.drain_events()).collect();
+    match &mut d.domain {
+        Domain::Turbine(c) => out.extend(c.drain_events()),
+        Domain::Inverter { peer, performance } => {
+            out.extend(peer.drain_events());
+            out.extend(performance.drain_events());
+        }
+        Domain::Trap(p) => out.extend(p.drain_events()),
+        Domain::Plot { frost, drought, conductivity } => {
+            out.extend(frost.drain_events());
+            out.extend(drought.drain_events());
+            out.extend(conductivity.drain_events());
+        }
+        Domain::None => {}
+    }
+    out
+}
+
+fn ongoing(d: &DeviceState) -> Vec<&Event> {
+    let mut out: Vec<&Event> = d.gap.ongoing();
+    out.extend(d.generic.values().flat_map(|g| g.ongoing()));
+    match &d.domain {
+        Domain::Turbine(c) => out.extend(c.ongoing()),
+        Domain::Inverter { peer, performance } => out.extend(peer.ongoing().into_iter().chain(performance.ongoing())),
+        Domain::Trap(p) => out.extend(p.ongoing()),
+        Domain::Plot { frost, drought, conductivity } => {
+            out.extend(frost.ongoing().into_iter().chain(drought.ongoing()).chain(conductivity.ongoing()))
+        }
+        Domain::None => {}
+    }
+    out
+}
+
+/// Every device kind's readings in `[start_ns, stop_ns)`, by device.
+fn scan_window(store: &Store, start_ns: i64, stop_ns: i64) -> Result<BTreeMap<String, KindRows>, crate::store::Error> {
+    let mut out = BTreeMap::new();
+    for measurement in KINDS {
+        let filter = ScanFilter { start_ns, stop_ns, tags: &[], fields: None };
+        let table = store.scan(measurement, &filter)?;
+        let mut devices: BTreeMap<DeviceKey, (String, String, Rows)> = BTreeMap::new();
+        for (tags, fields) in table.series {
+            let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+            let (Some(site), Some(device)) = (tag("site"), tag("device")) else { continue };
+            let key = format!("{measurement}/{site}/{device}");
+            let entry = devices.entry(key).or_insert_with(|| (site, device, Rows::new()));
+            for (name, column) in fields {
+                for (ts, v) in column {
+                    entry.2.entry(ts.div_euclid(NS)).or_default().insert(name.clone(), v);
+                }
+            }
+        }
+        out.insert(measurement.to_string(), KindRows { devices });
+    }
+    Ok(out)
+}

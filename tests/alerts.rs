@@ -1,0 +1,195 @@
+//! Alerts end to end: readings written over HTTP run through the server's streaming
+//! detectors; a stuck sensor and a silent device become alerts (stored, listed, published on
+//! `fl/v1/{site}/alerts`, acknowledged over the API, shown in `/api/v1/devices`); a restart —
+//! with the saved detector state, and again with it deleted so detectors relearn from stored
+//! history — raises no burst of new alerts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, wait_for};
+use serde_json::{Value, json};
+
+const NS: i64 = 1_000_000_000;
+
+/// Deterministic noise in [-0.5, 0.5).
+fn noise(i: i64, salt: i64) -> f64 {
+    let mut x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (salt as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+}
+
+/// Minute readings of two met stations from `from` to `to` (unix s); `stuck_from`: station
+/// m1's temperature freezes there; `m2_until`: station m2 stops reporting then.
+fn readings(from: i64, to: i64, stuck_from: Option<i64>, m2_until: i64) -> String {
+    let mut lp = String::new();
+    let mut t = from - from % 60;
+    while t < to {
+        let i = t / 60;
+        let temp = 10.0 + 6.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin() + noise(i, 1);
+        let m1 = match stuck_from {
+            Some(s) if t >= s => 13.37,
+            _ => temp,
+        };
+        lp.push_str(&format!(
+            "met_station,site=t-met,device=m1 air_temp_c={m1:.3},rh_pct={:.2} {}\n",
+            60.0 + 5.0 * noise(i, 2),
+            t * NS
+        ));
+        if t < m2_until {
+            lp.push_str(&format!(
+                "met_station,site=t-met,device=m2 air_temp_c={:.3} {}\n",
+                temp + 0.3 + noise(i, 3),
+                t * NS
+            ));
+        }
+        t += 60;
+    }
+    lp
+}
+
+async fn write(server: &TestServer, body: String) {
+    let resp = server.http.post(server.url("/api/v2/write?bucket=b")).body(body).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+}
+
+async fn alerts(server: &TestServer, query: &str) -> Vec<Value> {
+    server.get_json(&format!("/api/v1/alerts{query}")).await["alerts"].as_array().unwrap().clone()
+}
+
+async fn wait_alerts(server: &TestServer, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let url = server.url("/api/v1/alerts");
+    wait_for(what, Duration::from_secs(60), || {
+        let (client, url) = (server.http.clone(), url.clone());
+        let check = &check;
+        async move {
+            let v: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
+            let list = v["alerts"].as_array()?.clone();
+            check(&list).then_some(list)
+        }
+    })
+    .await
+}
+
+fn fast(c: &mut fieldline::config::Config) {
+    c.alerts.tick_secs = 1;
+    c.alerts.state_save_secs = 1;
+    c.forecast.enabled = false;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_and_silent_devices_raise_alerts_that_survive_restarts_without_bursts() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = fieldline_ingest::point::now_ns() / NS;
+    let server = TestServer::start_with(|c| {
+        fast(c);
+        c.data_dir = dir.path().to_path_buf();
+    })
+    .await;
+    let mut published = server.running.outbox.subscribe();
+
+    // Five days of normal history: what the detectors learn from when they first see a device.
+    write(&server, readings(now - 5 * 86_400, now - 1800, None, i64::MAX)).await;
+    // Live: an hour of normal readings, then m1's temperature freezes and m2 falls silent.
+    write(&server, readings(now - 1800, now + 3 * 3600, Some(now + 3600), now + 3600)).await;
+
+    let list = wait_alerts(&server, "stuck and gap alerts", |l| {
+        l.iter().any(|a| a["kind"] == "stuck" && a["device"] == "m1")
+            && l.iter().any(|a| a["kind"] == "gap" && a["device"] == "m2")
+    })
+    .await;
+    let stuck = list.iter().find(|a| a["kind"] == "stuck").unwrap().clone();
+    assert_eq!(stuck["state"], "open");
+    assert_eq!(stuck["field"], "air_temp_c");
+    assert_eq!(stuck["evidence"]["value"], json!(13.37));
+    assert!(stuck["message"].as_str().unwrap().contains("stuck"));
+    // Nothing but the two faults: the learned history raised nothing.
+    assert!(list.iter().all(|a| a["kind"] == "stuck" || a["kind"] == "gap"), "{list:#?}");
+    assert_eq!(list.len(), 2, "one alert per condition: {list:#?}");
+
+    let ack = server
+        .http
+        .post(server.url(&format!("/api/v1/alerts/{}/ack", stuck["id"].as_str().unwrap())))
+        .json(&json!({"by": "farm technician"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), 200);
+    let acked: Value = ack.json().await.unwrap();
+    assert_eq!(acked["state"], "acknowledged");
+    assert_eq!(acked["acknowledged_by"], "farm technician");
+    assert_eq!(alerts(&server, "?state=open").await.len(), 1);
+    assert_eq!(alerts(&server, "?state=active&kind=stuck").await.len(), 1);
+    let missing = server.http.post(server.url("/api/v1/alerts/nope/ack")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let devices = server.get_json("/api/v1/devices").await;
+    let m1 = devices["devices"].as_array().unwrap().iter().find(|d| d["device"] == "m1").unwrap().clone();
+    assert_eq!(m1["open_alerts"], 1);
+    assert!((55.0..65.0).contains(&m1["cadence_s"].as_f64().unwrap()), "{m1}");
+
+    let msg = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(m) = published.recv().await
+                && m.topic == "fl/v1/t-met/alerts"
+            {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("alert published on fl/v1/t-met/alerts");
+    let body: Value = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(body["site"], "t-met");
+
+    // Restart with the saved detector state; readings resume normally after a pause.
+    server.running.shutdown().await.unwrap();
+    assert!(dir.path().join("detectors.state").exists());
+    let server = TestServer::start_with(|c| {
+        fast(c);
+        c.data_dir = dir.path().to_path_buf();
+    })
+    .await;
+    write(&server, readings(now + 3 * 3600 + 1800, now + 5 * 3600, None, i64::MAX)).await;
+    let list = wait_alerts(&server, "stuck and gap resolved after recovery", |l| {
+        l.iter().all(|a| a["state"] == "resolved") && l.len() >= 2
+    })
+    .await;
+    assert_eq!(list.len(), 2, "the restart and its pause raised nothing new: {list:#?}");
+
+    // Lose the detector state: detectors relearn from stored history, again without a burst.
+    server.running.shutdown().await.unwrap();
+    std::fs::remove_file(dir.path().join("detectors.state")).unwrap();
+    let server = TestServer::start_with(|c| {
+        fast(c);
+        c.data_dir = dir.path().to_path_buf();
+    })
+    .await;
+    write(&server, readings(now + 5 * 3600, now + 6 * 3600, None, i64::MAX)).await;
+    wait_for("detector state saved again", Duration::from_secs(30), || {
+        let path = dir.path().join("detectors.state");
+        async move { path.exists().then_some(()) }
+    })
+    .await;
+    let checked = wait_for("the new readings checked", Duration::from_secs(30), || {
+        let (client, url) = (server.http.clone(), server.url("/metrics"));
+        async move {
+            let text = client.get(&url).send().await.ok()?.text().await.ok()?;
+            let n: f64 = text
+                .lines()
+                .find(|l| l.starts_with("fieldline_alerts_readings_checked_total"))?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            (n > 0.0).then_some(n)
+        }
+    })
+    .await;
+    assert!(checked >= 60.0, "{checked}");
+    let list = alerts(&server, "").await;
+    assert_eq!(list.len(), 2, "relearning from history raised no alerts: {list:#?}");
+    server.running.shutdown().await.unwrap();
+}
