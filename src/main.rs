@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "fieldline", version, about, long_about = None)]
 struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. info, fieldline=debug.
-    #[arg(long, env = "FIELDLINE_LOG", default_value = "info", global = true)]
+    #[arg(long, env = "FIELDLINE_LOG", default_value = "info,ntex=warn,ntex_server=warn,ntex_io=warn", global = true)]
     log: String,
     #[command(subcommand)]
     command: Command,
