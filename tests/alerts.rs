@@ -193,3 +193,51 @@ async fn stuck_and_silent_devices_raise_alerts_that_survive_restarts_without_bur
     assert_eq!(list.len(), 2, "relearning from history raised no alerts: {list:#?}");
     server.running.shutdown().await.unwrap();
 }
+
+/// A webhook that refuses the first delivery: the alert arrives on the retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_a_webhook_with_retries() {
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<(u16, Value)>>> = Arc::default();
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let received = received.clone();
+                async move {
+                    let mut r = received.lock().unwrap();
+                    // Refuse the very first delivery, accept the rest.
+                    let status = if r.is_empty() { 503 } else { 200 };
+                    r.push((status, body));
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let now = fieldline_ingest::point::now_ns() / NS;
+    let server = TestServer::start_with(|c| {
+        fast(c);
+        c.alerts.webhook_url = Some(hook);
+    })
+    .await;
+    write(&server, readings(now - 4 * 86_400, now - 1800, None, i64::MAX)).await;
+    write(&server, readings(now - 1800, now + 3 * 3600, Some(now + 3600), i64::MAX)).await;
+    let delivered = wait_for("the alert delivered on retry", Duration::from_secs(60), || {
+        let received = received.clone();
+        async move {
+            let r = received.lock().unwrap();
+            let accepted = r.iter().find(|(status, body)| *status == 200 && body["kind"] == "stuck")?;
+            Some((r.len(), accepted.1.clone()))
+        }
+    })
+    .await;
+    assert!(delivered.0 >= 2, "the refused delivery was retried");
+    assert_eq!(delivered.1["device"], "m1");
+    assert_eq!(delivered.1["state"], "open");
+    server.running.shutdown().await.unwrap();
+}
