@@ -149,6 +149,38 @@ async fn handle_publish(
     Ok(true)
 }
 
+/// CONNECT credentials check, logged; `None` refuses the connection.
+fn connect(
+    config: &EndpointConfig,
+    version: &str,
+    client_id: &str,
+    username: Option<&str>,
+    password: Option<&[u8]>,
+) -> Option<Identity> {
+    let identity = config.authenticate(client_id, username, password);
+    match &identity {
+        Some(id) => tracing::debug!(client = id.client_id, version, "MQTT connect"),
+        None => tracing::warn!(client = client_id, version, "MQTT connect refused: bad credentials"),
+    }
+    identity
+}
+
+/// A SUBSCRIBE entry: the QoS granted (0 or 1, and recorded), or `None` if the ACL refuses it.
+fn subscribe(session: &Session, filter: &str, wants_qos1: bool) -> Option<u8> {
+    if !session.identity.may_subscribe(filter) {
+        return None;
+    }
+    let qos = u8::from(wants_qos1);
+    session.subscriptions.borrow_mut().push((filter.to_string(), qos));
+    Some(qos)
+}
+
+/// An UNSUBSCRIBE: forget those filters.
+fn unsubscribe<'a>(session: &Session, filters: impl Iterator<Item = &'a str>) {
+    let gone: Vec<&str> = filters.collect();
+    session.subscriptions.borrow_mut().retain(|(f, _)| !gone.contains(&f.as_str()));
+}
+
 /// Keep-alive: the server may drop a client silent for 1.5 × its keep-alive (MQTT §3.1.2.10).
 fn idle_timeout(keep_alive: u16) -> Seconds {
     if keep_alive == 0 {
@@ -161,176 +193,156 @@ fn idle_timeout(keep_alive: u16) -> Seconds {
 /// Builds the v3.1.1 server (a macro because ntex-mqtt's builder types cannot be named).
 macro_rules! v3_server {
     ($config:expr, $ctx:expr) => {{
-    let config: Arc<EndpointConfig> = $config;
-    let ctx: IngestContext = $ctx;
-    let handshake = {
-        let config = config.clone();
-        move |hs: v3::Handshake| {
+        let config: Arc<EndpointConfig> = $config;
+        let ctx: IngestContext = $ctx;
+        let handshake = {
             let config = config.clone();
-            async move {
-                let pkt = hs.packet();
-                let keep_alive = pkt.keep_alive;
-                let identity = config.authenticate(
-                    &pkt.client_id,
-                    pkt.username.as_ref().map(|u| u.as_ref()),
-                    pkt.password.as_ref().map(|p| p.as_ref()),
-                );
-                match identity {
-                    Some(identity) => {
-                        tracing::debug!(client = identity.client_id, "MQTT v3 connect");
-                        let sink = hs.sink();
-                        Ok::<_, EndpointError>(hs.ack((Session::new(identity), sink), false).idle_timeout(idle_timeout(keep_alive)))
-                    }
-                    None => {
-                        tracing::warn!(client = %pkt.client_id, "MQTT v3 connect refused: bad credentials");
-                        Ok(hs.bad_username_or_pwd())
+            move |hs: v3::Handshake| {
+                let config = config.clone();
+                async move {
+                    let pkt = hs.packet();
+                    let keep_alive = pkt.keep_alive;
+                    let username = pkt.username.as_ref().map(|u| u.as_ref());
+                    match connect(&config, "3.1.1", &pkt.client_id, username, pkt.password.as_deref()) {
+                        Some(identity) => {
+                            let sink = hs.sink();
+                            Ok::<_, EndpointError>(
+                                hs.ack((Session::new(identity), sink), false).idle_timeout(idle_timeout(keep_alive)),
+                            )
+                        }
+                        None => Ok(hs.bad_username_or_pwd()),
                     }
                 }
             }
-        }
-    };
-    let publish_ctx = ctx.clone();
-    let control_ctx = ctx;
-    v3::MqttServer::new(fn_service(handshake))
-        .max_receive(config.max_inflight)
-        .max_receive_size(config.max_packet_bytes as usize * 4)
-        .max_size(config.max_packet_bytes)
-        .publish(fn_factory_with_config(move |session: v3::Session<(Session, v3::MqttSink)>| {
-            let ctx = publish_ctx.clone();
-            Ready::Ok::<_, EndpointError>(fn_service(move |publish: v3::Publish| {
-                let ctx = ctx.clone();
-                let session = session.clone();
-                async move {
-                    let payload = publish.read_all().await.map_err(|e| EndpointError(format!("{e:?}")))?;
-                    // v3 cannot refuse a publish; a refused one is dead-lettered and acknowledged.
-                    handle_publish(&ctx, &session.0, publish.publish_topic(), &payload).await?;
-                    Ok::<(), EndpointError>(())
-                }
+        };
+        let publish_ctx = ctx.clone();
+        let control_ctx = ctx;
+        v3::MqttServer::new(fn_service(handshake))
+            .max_receive(config.max_inflight)
+            .max_receive_size(config.max_packet_bytes as usize * 4)
+            .max_size(config.max_packet_bytes)
+            .publish(fn_factory_with_config(move |session: v3::Session<(Session, v3::MqttSink)>| {
+                let ctx = publish_ctx.clone();
+                Ready::Ok::<_, EndpointError>(fn_service(move |publish: v3::Publish| {
+                    let ctx = ctx.clone();
+                    let session = session.clone();
+                    async move {
+                        let payload = publish.read_all().await.map_err(|e| EndpointError(format!("{e:?}")))?;
+                        // v3 cannot refuse a publish; a refused one is dead-lettered and acknowledged.
+                        handle_publish(&ctx, &session.0, publish.publish_topic(), &payload).await?;
+                        Ok::<(), EndpointError>(())
+                    }
+                }))
             }))
-        }))
-        .control(fn_factory_with_config(move |session: v3::Session<(Session, v3::MqttSink)>| {
-            let ctx = control_ctx.clone();
-            Ready::Ok::<_, EndpointError>(fn_service(move |control: v3::Control<EndpointError>| {
-                let ack = match control {
-                    v3::Control::Subscribe(mut s) => {
-                        let state = &session.0;
-                        for mut sub in s.iter_mut() {
-                            let filter = sub.topic().to_string();
-                            if state.identity.may_subscribe(&filter) {
-                                let qos = if sub.qos() == v3::QoS::AtMostOnce { 0 } else { 1 };
-                                state.subscriptions.borrow_mut().push((filter, qos));
-                                sub.confirm(if qos == 0 { v3::QoS::AtMostOnce } else { v3::QoS::AtLeastOnce });
-                            } else {
-                                sub.fail();
+            .control(fn_factory_with_config(move |session: v3::Session<(Session, v3::MqttSink)>| {
+                let ctx = control_ctx.clone();
+                Ready::Ok::<_, EndpointError>(fn_service(move |control: v3::Control<EndpointError>| {
+                    let ack = match control {
+                        v3::Control::Subscribe(mut s) => {
+                            let state = &session.0;
+                            for mut sub in s.iter_mut() {
+                                let filter = sub.topic().to_string();
+                                match subscribe(state, &filter, sub.qos() != v3::QoS::AtMostOnce) {
+                                    Some(0) => sub.confirm(v3::QoS::AtMostOnce),
+                                    Some(_) => sub.confirm(v3::QoS::AtLeastOnce),
+                                    None => sub.fail(),
+                                }
                             }
+                            ensure_forwarder(&ctx, state, OutSink::V3(session.1.clone()));
+                            s.ack()
                         }
-                        ensure_forwarder(&ctx, state, OutSink::V3(session.1.clone()));
-                        s.ack()
-                    }
-                    v3::Control::Unsubscribe(s) => {
-                        let gone: Vec<String> = s.iter().map(|t| t.to_string()).collect();
-                        session.0.subscriptions.borrow_mut().retain(|(f, _)| !gone.contains(f));
-                        s.ack()
-                    }
-                    other => other.ack(),
-                };
-                Ready::Ok::<_, EndpointError>(ack)
+                        v3::Control::Unsubscribe(s) => {
+                            unsubscribe(&session.0, s.iter().map(|t| t.as_ref()));
+                            s.ack()
+                        }
+                        other => other.ack(),
+                    };
+                    Ready::Ok::<_, EndpointError>(ack)
+                }))
             }))
-        }))
-        .finish()
+            .finish()
     }};
 }
 
 /// Builds the v5 server.
 macro_rules! v5_server {
     ($config:expr, $ctx:expr) => {{
-    let config: Arc<EndpointConfig> = $config;
-    let ctx: IngestContext = $ctx;
-    let handshake = {
-        let config = config.clone();
-        move |hs: v5::Handshake| {
+        let config: Arc<EndpointConfig> = $config;
+        let ctx: IngestContext = $ctx;
+        let handshake = {
             let config = config.clone();
-            async move {
-                let pkt = hs.packet();
-                let keep_alive = pkt.keep_alive;
-                let identity = config.authenticate(
-                    &pkt.client_id,
-                    pkt.username.as_ref().map(|u| u.as_ref()),
-                    pkt.password.as_ref().map(|p| p.as_ref()),
-                );
-                match identity {
-                    Some(identity) => {
-                        tracing::debug!(client = identity.client_id, "MQTT v5 connect");
-                        let sink = hs.sink();
-                        let max_inflight = config.max_inflight;
-                        Ok::<_, EndpointError>(
-                            hs.ack((Session::new(identity), sink))
-                                .keep_alive(keep_alive)
-                                .with(|ack| ack.receive_max = std::num::NonZeroU16::new(max_inflight).unwrap_or(ack.receive_max)),
-                        )
-                    }
-                    None => {
-                        tracing::warn!(client = %pkt.client_id, "MQTT v5 connect refused: bad credentials");
-                        Ok(hs.failed(v5::codec::ConnectAckReason::BadUserNameOrPassword))
+            move |hs: v5::Handshake| {
+                let config = config.clone();
+                async move {
+                    let pkt = hs.packet();
+                    let keep_alive = pkt.keep_alive;
+                    let username = pkt.username.as_ref().map(|u| u.as_ref());
+                    match connect(&config, "5", &pkt.client_id, username, pkt.password.as_deref()) {
+                        Some(identity) => {
+                            let sink = hs.sink();
+                            let max_inflight = config.max_inflight;
+                            Ok::<_, EndpointError>(hs.ack((Session::new(identity), sink)).keep_alive(keep_alive).with(
+                                |ack| {
+                                    ack.receive_max = std::num::NonZeroU16::new(max_inflight).unwrap_or(ack.receive_max)
+                                },
+                            ))
+                        }
+                        None => Ok(hs.failed(v5::codec::ConnectAckReason::BadUserNameOrPassword)),
                     }
                 }
             }
-        }
-    };
-    let publish_ctx = ctx.clone();
-    let control_ctx = ctx;
-    v5::MqttServer::new(fn_service(handshake))
-        .max_receive(config.max_inflight)
-        .max_receive_size(config.max_packet_bytes as usize * 4)
-        .max_size(config.max_packet_bytes)
-        .publish(fn_factory_with_config(move |session: v5::Session<(Session, v5::MqttSink)>| {
-            let ctx = publish_ctx.clone();
-            Ready::Ok::<_, EndpointError>(fn_service(move |publish: v5::Publish| {
-                let ctx = ctx.clone();
-                let session = session.clone();
-                async move {
-                    let payload = publish.read_all().await.map_err(|e| EndpointError(format!("{e:?}")))?;
-                    let topic = publish.publish_topic().to_string();
-                    let accepted = handle_publish(&ctx, &session.0, &topic, &payload).await?;
-                    let ack = if accepted {
-                        publish.ack()
-                    } else {
-                        publish.ack().reason_code(v5::codec::PublishAckReason::NotAuthorized)
-                    };
-                    Ok::<v5::PublishAck, EndpointError>(ack)
-                }
+        };
+        let publish_ctx = ctx.clone();
+        let control_ctx = ctx;
+        v5::MqttServer::new(fn_service(handshake))
+            .max_receive(config.max_inflight)
+            .max_receive_size(config.max_packet_bytes as usize * 4)
+            .max_size(config.max_packet_bytes)
+            .publish(fn_factory_with_config(move |session: v5::Session<(Session, v5::MqttSink)>| {
+                let ctx = publish_ctx.clone();
+                Ready::Ok::<_, EndpointError>(fn_service(move |publish: v5::Publish| {
+                    let ctx = ctx.clone();
+                    let session = session.clone();
+                    async move {
+                        let payload = publish.read_all().await.map_err(|e| EndpointError(format!("{e:?}")))?;
+                        let topic = publish.publish_topic().to_string();
+                        let accepted = handle_publish(&ctx, &session.0, &topic, &payload).await?;
+                        let ack = if accepted {
+                            publish.ack()
+                        } else {
+                            publish.ack().reason_code(v5::codec::PublishAckReason::NotAuthorized)
+                        };
+                        Ok::<v5::PublishAck, EndpointError>(ack)
+                    }
+                }))
             }))
-        }))
-        .control(fn_factory_with_config(move |session: v5::Session<(Session, v5::MqttSink)>| {
-            let ctx = control_ctx.clone();
-            Ready::Ok::<_, EndpointError>(fn_service(move |control: v5::Control<EndpointError>| {
-                let ack = match control {
-                    v5::Control::Subscribe(mut s) => {
-                        let state = &session.0;
-                        for mut sub in s.iter_mut() {
-                            let filter = sub.topic().to_string();
-                            if state.identity.may_subscribe(&filter) {
-                                let qos = if sub.options().qos == v5::QoS::AtMostOnce { 0 } else { 1 };
-                                state.subscriptions.borrow_mut().push((filter, qos));
-                                sub.confirm(if qos == 0 { v5::QoS::AtMostOnce } else { v5::QoS::AtLeastOnce });
-                            } else {
-                                sub.fail(v5::codec::SubscribeAckReason::NotAuthorized);
+            .control(fn_factory_with_config(move |session: v5::Session<(Session, v5::MqttSink)>| {
+                let ctx = control_ctx.clone();
+                Ready::Ok::<_, EndpointError>(fn_service(move |control: v5::Control<EndpointError>| {
+                    let ack = match control {
+                        v5::Control::Subscribe(mut s) => {
+                            let state = &session.0;
+                            for mut sub in s.iter_mut() {
+                                let filter = sub.topic().to_string();
+                                match subscribe(state, &filter, sub.options().qos != v5::QoS::AtMostOnce) {
+                                    Some(0) => sub.confirm(v5::QoS::AtMostOnce),
+                                    Some(_) => sub.confirm(v5::QoS::AtLeastOnce),
+                                    None => sub.fail(v5::codec::SubscribeAckReason::NotAuthorized),
+                                }
                             }
+                            ensure_forwarder(&ctx, state, OutSink::V5(session.1.clone()));
+                            s.ack()
                         }
-                        ensure_forwarder(&ctx, state, OutSink::V5(session.1.clone()));
-                        s.ack()
-                    }
-                    v5::Control::Unsubscribe(s) => {
-                        let gone: Vec<String> = s.iter().map(|t| t.to_string()).collect();
-                        session.0.subscriptions.borrow_mut().retain(|(f, _)| !gone.contains(f));
-                        s.ack()
-                    }
-                    other => other.ack(),
-                };
-                Ready::Ok::<_, EndpointError>(ack)
+                        v5::Control::Unsubscribe(s) => {
+                            unsubscribe(&session.0, s.iter().map(|t| t.as_ref()));
+                            s.ack()
+                        }
+                        other => other.ack(),
+                    };
+                    Ready::Ok::<_, EndpointError>(ack)
+                }))
             }))
-        }))
-        .finish()
+            .finish()
     }};
 }
 
