@@ -209,10 +209,27 @@ fn ground_truth_lists_the_injected_faults_and_the_data_shows_them() {
                     continue;
                 }
             }
+            // The ground truth is the stress a drought causes: soil moisture below the plot's
+            // FAO-56 stress point fc − 0.5·(fc − wp) until water returns.
             "drought" => {
-                let vwc: Vec<f64> =
+                let heze = Scenario::load("heze").unwrap();
+                let plot = heze
+                    .sites
+                    .iter()
+                    .flat_map(|s| s.plots.iter().map(move |p| (format!("{}/{}", s.name, p.device), p)))
+                    .find(|(name, _)| name == device)
+                    .map(|(_, p)| p.clone())
+                    .unwrap();
+                let stress_point = plot.field_capacity_pct - 0.5 * (plot.field_capacity_pct - plot.wilting_point_pct);
+                let mut vwc: Vec<f64> =
                     rows_of(device, start, end).iter().map(|r| r["soil_vwc_pct"].parse::<f64>().unwrap()).collect();
-                assert!(vwc.last().unwrap() < &(vwc[0] - 1.0), "{device}: soil moisture did not fall in the drought");
+                assert!(!vwc.is_empty(), "{device}: no soil moisture during the drought");
+                vwc.sort_by(f64::total_cmp);
+                let median = vwc[vwc.len() / 2];
+                assert!(
+                    median < stress_point,
+                    "{device}: soil moisture {median} % not below {stress_point} % in the drought"
+                );
             }
             "curtailment" => {
                 let rows = rows_of(device, start, end);

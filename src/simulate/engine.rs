@@ -4,7 +4,8 @@
 //! horizon needs the truth 72 h ahead), issue and publish NWP forecasts, then for each site
 //! (in scenario order) derive the site's weather and run its met station, wind farm, PV plant,
 //! plots and traps, which hand their readings through the fault plan to the sink. Events that
-//! have ended become ground truth.
+//! have ended become ground truth: planned faults as planned, and what the models saw
+//! (icing, frost nights, drought stress, pest influxes) as it happened.
 
 use std::collections::VecDeque;
 
@@ -23,6 +24,8 @@ const STEP_S: i64 = 60;
 const DAY: i64 = 86_400;
 /// Length of the fault-planning windows after the first.
 const PLAN_WINDOW_S: i64 = 30 * DAY;
+/// A drought starts only where the normal daily mean temperature is at least this (°C).
+const DROUGHT_MIN_MEAN_TEMP_C: f64 = 8.0;
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -84,7 +87,6 @@ pub struct Simulation {
     planned_until: i64,
     lookahead_s: i64,
     history_s: i64,
-    plots: Vec<usize>,
     finished: Vec<GroundTruth>,
     rows: u64,
 }
@@ -230,7 +232,15 @@ impl Simulation {
         let frost = (faults_on && scenario.faults.frost_night && !plots.is_empty()).then_some(&scenario.peony);
         let weather_start = start - horizon_s - delay_s - history_s - 3600;
         let weather_start = weather_start - weather_start.rem_euclid(STEP_S);
-        let generator = RegionalWeather::new(scenario, utc_offset_s, seed, weather_start, STEP_S, frost);
+        let mut generator = RegionalWeather::new(scenario, utc_offset_s, seed, weather_start, STEP_S, frost);
+        if faults_on && scenario.faults.icing {
+            generator.enable_fog_spells(seed, scenario.faults.icing_spells_per_winter, &scenario.faults.icing_months);
+            if let Some(end) = options.end
+                && scenario.faults.ensure_each_kind
+            {
+                generator.ensure_fog_spell(start, end);
+            }
+        }
         let mut sim = Simulation {
             scenario: scenario.clone(),
             devices,
@@ -247,7 +257,6 @@ impl Simulation {
             planned_until: start,
             lookahead_s,
             history_s,
-            plots,
             finished: Vec::new(),
             rows: 0,
         };
@@ -324,12 +333,12 @@ impl Simulation {
         for event in self.weather.generator_mut().take_events() {
             match event {
                 WeatherEvent::FrostNight { start, end, min_target_c, cooling_c } => {
-                    let field = Kind::PeonyPlot.field_index("air_temp_c");
-                    for &plot in &self.plots {
-                        let description = format!(
-                            "radiative frost night during the peony flower-bud stage: clear, calm, cooled by about {cooling_c:.1} °C toward a minimum of {min_target_c:.0} °C"
-                        );
-                        self.plan.record(FaultKind::FrostNight, plot, field, start, end, description);
+                    // The plots report the frost they feel; they name the forcing.
+                    let forcing = format!(
+                        "the scenario's forced radiative frost night (clear, calm, cooled by about {cooling_c:.1} °C toward {min_target_c:.0} °C)"
+                    );
+                    for plot in self.sites.iter_mut().flat_map(|s| s.plots.iter_mut()) {
+                        plot.forced_frost(start, end, &forcing);
                     }
                 }
             }
@@ -413,6 +422,12 @@ impl Simulation {
             if let Some(wind) = site.wind.as_mut() {
                 wind.close_open_events(end, &mut self.plan);
             }
+            for plot in &mut site.plots {
+                plot.close_open_events(end, &mut self.plan);
+            }
+            for trap in &mut site.traps {
+                trap.close_open_events(end, &mut self.plan);
+            }
         }
         let mut out = std::mem::take(&mut self.finished);
         out.extend(self.plan.flush(&self.devices, end));
@@ -429,6 +444,7 @@ fn build_candidates(scenario: &Scenario, devices: &[DeviceInfo], faults_on: bool
         devices: vec![device],
         rate_per_30_days: rate,
         min_night_temp_c: None,
+        min_mean_temp_c: None,
         solar,
         label: devices.get(device).map_or_else(String::new, DeviceInfo::path),
     };
@@ -482,6 +498,7 @@ fn build_candidates(scenario: &Scenario, devices: &[DeviceInfo], faults_on: bool
                     devices: traps,
                     rate_per_30_days: f.pest_outbreak,
                     min_night_temp_c: Some(species.flight_min_temp_c + 2.0),
+                    min_mean_temp_c: None,
                     solar: false,
                     label: species.name.clone(),
                 });
@@ -495,6 +512,9 @@ fn build_candidates(scenario: &Scenario, devices: &[DeviceInfo], faults_on: bool
                 devices: plots,
                 rate_per_30_days: f.drought,
                 min_night_temp_c: None,
+                // Dormant plants in cold soil use almost no water: a dry spell then stresses
+                // nothing. Droughts come in the growing season.
+                min_mean_temp_c: Some(DROUGHT_MIN_MEAN_TEMP_C),
                 solar: false,
                 label: "region".into(),
             });

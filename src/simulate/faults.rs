@@ -14,17 +14,24 @@
 //!
 //! Others change the physics, and the device models ask [`FaultPlan::active`]: `pitch_fault`
 //! (a blade-pitch offset: lower power at the same wind, pitch reads high), `turbine_outage`
-//! (availability: stopped, status `fault`), `inverter_outage` (no AC or DC by day),
-//! `string_outage` (part of an inverter's DC array lost), `soiling` (a growing loss washed off
-//! by rain), `pest_outbreak` (migrant moths added to a species' catches), `drought` (no rain
-//! and no irrigation water: soil moisture runs down), `curtailment` (dispatch limit on a plant,
-//! flagged `curtailed`). Weather-driven events are opened by the models as they happen:
-//! `icing` (freezing drizzle or fog at hub height) and `frost_night` (forced radiative frost during
-//! the peony flower-bud stage).
+//! (availability: stopped, status `fault`), `inverter_outage` (a trip while producing, by
+//! day: no AC or DC), `string_outage` (part of an inverter's DC array lost), `soiling` (a
+//! growing loss washed off by rain), `curtailment` (dispatch limit on a plant, flagged
+//! `curtailed`).
 //!
-//! Every event ends up in the ground truth ([`GroundTruth`], JSON lines): `kind`, `device`
-//! (`site/device`), `field` (`*` for the whole device), `start`, `end` (RFC 3339, the window
-//! is `[start, end)`; a spike's start equals its end) and a `description`.
+//! Two planned kinds are causes whose effect depends on the weather, so the models report
+//! what they did instead of the plan ([`Role::Cause`]): a `pest_outbreak` (migrant moths
+//! added to a species' catches — only on nights warm enough to fly; the ground truth is
+//! each trap's nights with a real influx) and a `drought` (no rain and no irrigation water,
+//! in the growing season; the ground truth is each plot's water stress, soil moisture below
+//! the FAO-56 stress point, from its onset until water returns). Weather events are opened
+//! by the models as they happen ([`Role::Observed`]): `icing` (rime while the turbine
+//! produces) and `frost_night` (every night a plot's air reaches 0 °C in a frost-sensitive
+//! stage, the forced radiative frost among them).
+//!
+//! Every reported event ends up in the ground truth ([`GroundTruth`], JSON lines): `kind`,
+//! `device` (`site/device`), `field` (`*` for the whole device), `start`, `end` (RFC 3339,
+//! the window is `[start, end)`; a spike's start equals its end) and a `description`.
 
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -77,10 +84,24 @@ impl FaultKind {
     }
 }
 
+/// How an event relates to the data and to the ground truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Planned and applied; its window is the ground truth.
+    Fault,
+    /// Planned and applied, but its effect depends on the weather: the models report what
+    /// it did as [`Role::Observed`] events, and the plan itself is not ground truth.
+    Cause,
+    /// What a model saw happen (icing, a frost night, drought stress, an influx): ground
+    /// truth only, never applied.
+    Observed,
+}
+
 /// One planned or observed event on one device.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub kind: FaultKind,
+    pub role: Role,
     pub device: usize,
     /// Index into the device kind's fields; `None` for the whole device.
     pub field: Option<usize>,
@@ -122,6 +143,9 @@ pub struct Candidate {
     pub rate_per_30_days: f64,
     /// Outbreaks only where the species can fly: the lowest normal night temperature (°C).
     pub min_night_temp_c: Option<f64>,
+    /// Droughts only in the growing season: the lowest normal daily mean temperature at the
+    /// window's start (°C).
+    pub min_mean_temp_c: Option<f64>,
     /// Curtailment of a PV plant comes at midday, of a wind farm mostly at night.
     pub solar: bool,
     pub label: String,
@@ -132,7 +156,8 @@ pub struct PlanContext<'a> {
     pub devices: &'a [DeviceInfo],
     pub candidates: &'a [Candidate],
     pub utc_offset_s: i64,
-    /// Normal air temperature (°C) at a given time, to place outbreaks on flight nights.
+    /// Normal air temperature (°C) at a given time, to place outbreaks on flight nights and
+    /// droughts in the growing season.
     pub normal_temp: &'a dyn Fn(i64) -> f64,
 }
 
@@ -225,6 +250,12 @@ impl FaultPlan {
                     continue;
                 }
             }
+            if let Some(min_mean) = candidate.min_mean_temp_c {
+                let daily_mean = (0..24).map(|h| (ctx.normal_temp)(draft.start + h * HOUR)).sum::<f64>() / 24.0;
+                if daily_mean < min_mean {
+                    continue;
+                }
+            }
             let busy = candidate.devices.iter().any(|&d| self.overlaps(d, draft.start, draft.end.max(draft.start + 1)));
             if busy {
                 continue;
@@ -240,10 +271,12 @@ impl FaultPlan {
         None
     }
 
+    /// Whether a planned event on `device` overlaps `[start, end)` (with an hour between).
     fn overlaps(&self, device: usize, start: i64, end: i64) -> bool {
         self.by_device.get(device).is_some_and(|list| {
             list.iter()
                 .filter_map(|&i| self.events.get(i))
+                .filter(|e| e.role != Role::Observed)
                 .any(|e| start < e.end.max(e.start + 1) + HOUR && e.start < end + HOUR)
         })
     }
@@ -257,7 +290,7 @@ impl FaultPlan {
         index
     }
 
-    /// Opens a weather-driven event (end unknown yet); returns its handle.
+    /// Opens an observed event (end unknown yet); returns its handle.
     pub fn open(
         &mut self,
         kind: FaultKind,
@@ -269,6 +302,7 @@ impl FaultPlan {
     ) -> usize {
         self.push(Event {
             kind,
+            role: Role::Observed,
             device,
             field,
             start,
@@ -278,19 +312,6 @@ impl FaultPlan {
             held: None,
             reported: false,
         })
-    }
-
-    /// Records a complete weather-driven event.
-    pub fn record(
-        &mut self,
-        kind: FaultKind,
-        device: usize,
-        field: Option<usize>,
-        start: i64,
-        end: i64,
-        description: String,
-    ) {
-        self.push(Event { kind, device, field, start, end, magnitude: 0.0, description, held: None, reported: false });
     }
 
     /// Ends an event at `end`, adding `note` to its description.
@@ -303,12 +324,17 @@ impl FaultPlan {
         }
     }
 
-    /// The event of `kind` on `device` in force at `t`, with its handle.
+    /// The planned event of `kind` on `device` in force at `t`, with its handle.
     pub fn active(&self, device: usize, kind: FaultKind, t: i64) -> Option<(usize, &Event)> {
         self.by_device.get(device)?.iter().find_map(|&i| {
             let e = self.events.get(i)?;
-            (e.kind == kind && e.contains(t)).then_some((i, e))
+            (e.kind == kind && e.role != Role::Observed && e.contains(t)).then_some((i, e))
         })
+    }
+
+    /// The event with handle `handle`.
+    pub fn event(&self, handle: usize) -> Option<&Event> {
+        self.events.get(handle)
     }
 
     /// Applies reading faults to `values` of `device` at `ts`; `false` = the device is silent.
@@ -363,7 +389,7 @@ impl FaultPlan {
         let mut out = Vec::new();
         for e in &mut self.events {
             let done = if e.kind == FaultKind::Spike { e.start < t } else { e.end <= t };
-            if !e.reported && done {
+            if !e.reported && done && e.role != Role::Cause {
                 e.reported = true;
                 out.push(ground_truth(devices, e, e.end));
             }
@@ -376,7 +402,7 @@ impl FaultPlan {
     pub fn flush(&mut self, devices: &[DeviceInfo], run_end: i64) -> Vec<GroundTruth> {
         let mut out = Vec::new();
         for e in &mut self.events {
-            if !e.reported && e.start < run_end {
+            if !e.reported && e.start < run_end && e.role != Role::Cause {
                 e.reported = true;
                 let end = if e.kind == FaultKind::Spike { e.start } else { e.end.min(run_end) };
                 out.push(ground_truth(devices, e, end));
@@ -543,7 +569,11 @@ fn draft_event(
         FaultKind::Dropout => {
             (start, end) = {
                 let duration = lognormal_hours(rng, 3.0, 0.34, 36.0);
-                place(rng, duration)
+                // A silence of one or two reports is a lost message, not a dropout: a device
+                // is silent for at least three of its reporting intervals (NWP feeds, which
+                // issue every few hours, may miss a single run).
+                let floor = if info.kind == Kind::Nwp { 0 } else { 3 * info.cadence_s };
+                place(rng, duration.max(floor))
             };
             magnitude = 0.0;
             description = "device silent (communication loss)".into();
@@ -570,10 +600,19 @@ fn draft_event(
         }
         FaultKind::InverterOutage => {
             field = info.kind.field_index("ac_power_kw");
-            (start, end) = {
-                let duration = lognormal_hours(rng, 8.0, 2.0, 48.0);
-                place(rng, duration)
-            };
+            // An inverter trips while it converts (a grid disturbance, over-temperature, an
+            // insulation fault at wake-up): between 08:00 and 14:00 local, so the trip is
+            // followed by daylight in which the inverter should have produced.
+            let duration = lognormal_hours(rng, 8.0, 2.0, 48.0).min(span / 2);
+            let days = (span / DAY).max(1);
+            let day = rng.random_range(0..days);
+            let local_midnight = (w0 + utc_offset_s).div_euclid(DAY) * DAY - utc_offset_s + day * DAY;
+            let s = local_midnight + (uniform(rng, 8.0, 14.0) * 3600.0) as i64;
+            let s = s - s.rem_euclid(60);
+            if s < w0 || s + 2 * HOUR > w1 {
+                return None;
+            }
+            (start, end) = (s, (s + duration - duration.rem_euclid(60)).min(w1));
             magnitude = 0.0;
             description = "inverter tripped: no AC or DC power, status fault".into();
         }
@@ -639,7 +678,9 @@ fn draft_event(
         }
         FaultKind::Icing | FaultKind::FrostNight => return None,
     }
-    Some(Event { kind, device: 0, field, start, end, magnitude, description, held: None, reported: false })
+    // Outbreaks and droughts act through the weather; the traps and plots report their effect.
+    let role = if matches!(kind, FaultKind::PestOutbreak | FaultKind::Drought) { Role::Cause } else { Role::Fault };
+    Some(Event { kind, role, device: 0, field, start, end, magnitude, description, held: None, reported: false })
 }
 
 #[cfg(test)]
@@ -661,6 +702,7 @@ mod tests {
                     devices: vec![d],
                     rate_per_30_days: 0.01,
                     min_night_temp_c: None,
+                    min_mean_temp_c: None,
                     solar: false,
                     label: format!("{d}"),
                 })
@@ -699,6 +741,7 @@ mod tests {
         let temp = Kind::MetStation.field_index("air_temp_c");
         plan.push(Event {
             kind: FaultKind::Stuck,
+            role: Role::Fault,
             device: 0,
             field: temp,
             start: 100,
@@ -710,6 +753,7 @@ mod tests {
         });
         plan.push(Event {
             kind: FaultKind::Dropout,
+            role: Role::Fault,
             device: 0,
             field: None,
             start: 300,
@@ -721,6 +765,7 @@ mod tests {
         });
         plan.push(Event {
             kind: FaultKind::Spike,
+            role: Role::Fault,
             device: 0,
             field: temp,
             start: 500,

@@ -8,6 +8,14 @@
 //! `peony.base_temp_c`); thresholds are scaled by the plot's cultivar factor. Leaves senesce
 //! once the 7-day mean temperature falls below `senescence_mean_temp_c` late in the year and
 //! the plant goes dormant below `dormancy_mean_temp_c`.
+//!
+//! A plot reports two kinds of ground truth from its own readings. `frost_night`: every
+//! night (local noon to noon) on which a reading of the air is at or below 0 °C while the
+//! plot is in a frost-sensitive stage (`peony.frost_sensitive_stages`), from the first such
+//! reading to one reporting interval after the last. `drought`: during a planned drought
+//! spell, the water stress it causes — true soil moisture below the FAO-56 stress point
+//! `fc − p·(fc − wp)` (p = 0.5, where the crop starts to close its stomata) — from the first
+//! stressed reading to the first reading after water has brought the soil back above it.
 
 use std::collections::VecDeque;
 
@@ -17,7 +25,7 @@ use fieldline_analytics::agronomy::{self, DegreeDayMethod, HourlyWeather};
 use fieldline_analytics::solar;
 
 use super::engine::Emit;
-use super::faults::FaultKind;
+use super::faults::{FaultKind, FaultPlan};
 use super::random::{normal, round_to, stream};
 use super::scenario::{Phenology, Plot};
 use super::weather::{ClimateModel, SiteState, rh_from_dewpoint, year_fraction};
@@ -36,6 +44,18 @@ const LUX_PER_WM2: f64 = 110.0;
 const IRRIGATION_MINUTES: f64 = 180.0;
 /// Rain per gauge tip (mm).
 const TIP_MM: f64 = 0.2;
+/// Air at or below this (°C) kills swollen flower buds.
+const FROST_C: f64 = 0.0;
+
+/// A frost night being watched: its ground-truth handle, the night, the last reading at or
+/// below 0 °C, and the night's minimum.
+#[derive(Debug, Clone, Copy)]
+struct FrostWatch {
+    handle: usize,
+    night: i64,
+    last_cold: i64,
+    min_c: f64,
+}
 
 /// Phenology state, advanced once a day.
 #[derive(Debug, Clone)]
@@ -120,6 +140,11 @@ pub struct PlotSim {
     rain_since_report_mm: f64,
     gauge_mm: f64,
     values: Vec<Value>,
+    frost: Option<FrostWatch>,
+    /// The scenario's forced frost night, and how to describe it.
+    forced_frost: Option<(i64, i64, String)>,
+    /// Ground-truth handle of the water stress under way.
+    stress: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -178,6 +203,84 @@ impl PlotSim {
             rain_since_report_mm: 0.0,
             gauge_mm: 0.0,
             values: Vec::with_capacity(8),
+            frost: None,
+            forced_frost: None,
+            stress: None,
+        }
+    }
+
+    /// The weather forces a frost night over `[start, end)`; `description` names it.
+    pub fn forced_frost(&mut self, start: i64, end: i64, description: &str) {
+        self.forced_frost = Some((start, end, description.to_string()));
+    }
+
+    /// Soil moisture (%) below which the crop is water-stressed (FAO-56: Ks < 1).
+    fn stress_point_pct(&self) -> f64 {
+        let (fc, wp) = (self.config.field_capacity_pct, self.config.wilting_point_pct);
+        fc - STRESS_FRACTION * (fc - wp)
+    }
+
+    /// Ground truth of frost: opens, extends or closes this night's frost from a reading
+    /// (the air temperature as reported, before any sensor fault).
+    fn watch_frost(&mut self, t: i64, air_temp_c: f64, plan: &mut FaultPlan) {
+        let cadence = i64::from(self.config.cadence_minutes) * 60;
+        let night = (t + self.utc_offset_s - DAY / 2).div_euclid(DAY);
+        if let Some(frost) = self.frost.filter(|f| f.night != night) {
+            plan.close(frost.handle, frost.last_cold + cadence, &format!("; minimum {:.1} °C", frost.min_c));
+            self.frost = None;
+        }
+        let stage = self.phenology.stage;
+        if air_temp_c > FROST_C || !self.phenology.config.frost_sensitive_stages.contains(&stage) {
+            return;
+        }
+        match self.frost.as_mut() {
+            Some(frost) => {
+                frost.last_cold = t;
+                frost.min_c = frost.min_c.min(air_temp_c);
+            }
+            None => {
+                let forced = self.forced_frost.as_ref().filter(|(s, e, _)| t >= *s && t < *e);
+                let cause = forced.map_or_else(|| "a natural radiative frost".to_string(), |(_, _, d)| d.clone());
+                let description = format!(
+                    "air at or below 0 °C with the peony in stage {stage} (frost-sensitive flower buds): {cause}"
+                );
+                let field = super::Kind::PeonyPlot.field_index("air_temp_c");
+                let handle = plan.open(FaultKind::FrostNight, self.device, field, t, 0.0, description);
+                self.frost = Some(FrostWatch { handle, night, last_cold: t, min_c: air_temp_c });
+            }
+        }
+    }
+
+    /// Ground truth of drought stress: opens when a planned drought has dried the soil below
+    /// the stress point, closes when water brings it back.
+    fn watch_stress(&mut self, t: i64, drought: bool, plan: &mut FaultPlan) {
+        let moisture = self.theta * 100.0;
+        let stressed = moisture < self.stress_point_pct();
+        match self.stress {
+            None if stressed && drought => {
+                let description = format!(
+                    "drought spell (no rain, dry air, no irrigation water): soil moisture below the stress point of {:.1} %",
+                    self.stress_point_pct()
+                );
+                let field = super::Kind::PeonyPlot.field_index("soil_vwc_pct");
+                self.stress = Some(plan.open(FaultKind::Drought, self.device, field, t, 0.0, description));
+            }
+            Some(handle) if !stressed => {
+                plan.close(handle, t, "; water back");
+                self.stress = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends open ground-truth events at `t` (end of run).
+    pub fn close_open_events(&mut self, t: i64, plan: &mut FaultPlan) {
+        if let Some(frost) = self.frost.take() {
+            let cadence = i64::from(self.config.cadence_minutes) * 60;
+            plan.close(frost.handle, (frost.last_cold + cadence).min(t), &format!("; minimum {:.1} °C", frost.min_c));
+        }
+        if let Some(handle) = self.stress.take() {
+            plan.close(handle, t, "; still stressed when the run ended");
         }
     }
 
@@ -252,13 +355,16 @@ impl PlotSim {
         self.rain_since_report_mm = 0.0;
         let tips = (self.gauge_mm / TIP_MM).floor();
         self.gauge_mm -= tips * TIP_MM;
+        let reported_air_temp = round_to(air_temp, 2);
+        self.watch_frost(t, reported_air_temp, emit.plan);
+        self.watch_stress(t, drought, emit.plan);
         let rng = &mut self.rng;
         let lux = if site.ghi > 0.0 { site.ghi * LUX_PER_WM2 * (1.0 + 0.02 * normal(rng)) } else { 0.0 };
         let pore_ec = self.config.pore_water_ec_ds_m * (fc / self.theta.max(0.01)).sqrt();
         let ec = 0.05 + pore_ec * (self.theta / sat).powf(1.5);
         self.values.clear();
         self.values.extend([
-            Value::Num(round_to(air_temp, 2)),
+            Value::Num(reported_air_temp),
             Value::Num(round_to(air_rh, 1)),
             Value::Num(round_to(self.soil_temp_c + 0.05 * normal(rng), 2)),
             Value::Num(round_to((self.theta * 100.0 + 0.2 * normal(rng)).clamp(0.0, 100.0), 2)),

@@ -8,6 +8,12 @@
 //! hours (20:00–06:00 local) and throttled by the hour's temperature (no flight below the
 //! species' minimum), rain and wind. Hourly catches are Poisson draws; the trap reports the
 //! cumulative `count`, which returns to 0 when the trap is serviced.
+//!
+//! A planned outbreak (a migrant influx) adds moths to the same flight model, so it shows
+//! only on nights warm, dry and calm enough to fly. Its ground truth is therefore each trap's
+//! influx nights — those on which the migrants expected in the trap came to at least a
+//! quarter of a full night's influx — from the first such night's first flight hour to the end of the
+//! last one's.
 
 use rand::rngs::StdRng;
 
@@ -15,7 +21,7 @@ use fieldline_analytics::agronomy::{self, DegreeDayMethod};
 use fieldline_analytics::solar;
 
 use super::engine::Emit;
-use super::faults::FaultKind;
+use super::faults::{FaultKind, FaultPlan};
 use super::random::{normal, poisson, stream};
 use super::scenario::{Species, Trap, TrapType};
 use super::weather::{ClimateModel, SiteState};
@@ -25,6 +31,24 @@ const DAY: i64 = 86_400;
 /// Share of a night's flight in each local hour (index = hour the catch interval starts).
 const FLIGHT_HOURS: [(u32, f64); 10] =
     [(20, 0.06), (21, 0.12), (22, 0.16), (23, 0.16), (0, 0.15), (1, 0.12), (2, 0.09), (3, 0.07), (4, 0.05), (5, 0.02)];
+/// A night counts as an influx night when its expected migrant catch reached this share of a
+/// full night's (warm, dry, calm).
+const INFLUX_NIGHT_SHARE: f64 = 0.25;
+
+/// The influx of a planned outbreak, night by night.
+#[derive(Debug, Clone, Copy, Default)]
+struct Influx {
+    /// Expected migrants in the trap tonight, the full-night figure, and tonight's first
+    /// flight hour with migrants (its start).
+    tonight: f64,
+    full_night: f64,
+    tonight_from: Option<i64>,
+    /// The ground truth of this outbreak at this trap, once a night counted, and the end of
+    /// the last influx night's flight.
+    handle: Option<usize>,
+    last_end: i64,
+    nights: u32,
+}
 
 /// A simulated trap.
 #[derive(Debug)]
@@ -47,6 +71,7 @@ pub struct TrapSim {
     hour_rain_mm: f64,
     hour_minutes: u32,
     count: u64,
+    influx: Influx,
 }
 
 impl TrapSim {
@@ -92,6 +117,7 @@ impl TrapSim {
             hour_rain_mm: 0.0,
             hour_minutes: 0,
             count: 0,
+            influx: Influx::default(),
         };
         trap.draw_generations(start);
         trap
@@ -174,8 +200,20 @@ impl TrapSim {
                     * if self.config.trap_type == TrapType::Pheromone { 0.6 } else { 1.0 }
                     * self.config.efficiency
             });
-            let expected = (self.nightly_expected() + outbreak) * share * activity * rain * wind;
+            let weather = activity * rain * wind;
+            let expected = (self.nightly_expected() + outbreak) * share * weather;
             self.count += poisson(&mut self.rng, expected);
+            if outbreak > 0.0 {
+                self.influx.full_night = outbreak;
+                self.influx.tonight += outbreak * share * weather;
+                if outbreak * share * weather > 0.0 {
+                    self.influx.tonight_from.get_or_insert(t - 3600);
+                }
+            }
+        }
+        // The night's flight is over at 06:00 local.
+        if local_hour == 5 {
+            self.end_of_night(t, emit);
         }
         self.hour_temp_sum = 0.0;
         self.hour_wind_sum = 0.0;
@@ -187,6 +225,41 @@ impl TrapSim {
         }
         let mut values = [Value::Num(self.count as f64)];
         emit.row(self.device, t, &mut values)
+    }
+
+    /// Counts tonight as an influx night or not; closes the outbreak's ground truth once the
+    /// planned influx is over.
+    fn end_of_night(&mut self, t: i64, emit: &mut Emit<'_>) {
+        let influx = &mut self.influx;
+        if influx.full_night > 0.0 && influx.tonight >= INFLUX_NIGHT_SHARE * influx.full_night {
+            influx.nights += 1;
+            influx.last_end = t;
+            if influx.handle.is_none() {
+                let from = influx.tonight_from.unwrap_or(t - 10 * 3600);
+                let description = format!(
+                    "migrant influx of about {:.0} {} a night at this trap, on nights warm, dry and calm enough to fly",
+                    influx.full_night, self.species.name
+                );
+                let field = super::Kind::PestTrap.field_index("count");
+                influx.handle =
+                    Some(emit.plan.open(FaultKind::PestOutbreak, self.device, field, from, 0.0, description));
+            }
+        }
+        influx.tonight = 0.0;
+        influx.tonight_from = None;
+        if emit.plan.active(self.device, FaultKind::PestOutbreak, t).is_none() {
+            if let Some(handle) = influx.handle.take() {
+                emit.plan.close(handle, influx.last_end, &format!("; {} influx nights", influx.nights));
+            }
+            *influx = Influx::default();
+        }
+    }
+
+    /// Ends an open ground-truth event at `t` (end of run).
+    pub fn close_open_events(&mut self, t: i64, plan: &mut FaultPlan) {
+        if let Some(handle) = self.influx.handle.take() {
+            plan.close(handle, self.influx.last_end.min(t), &format!("; {} influx nights so far", self.influx.nights));
+        }
     }
 
     fn finish_day(&mut self, t: i64) {

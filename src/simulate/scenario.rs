@@ -154,9 +154,17 @@ pub struct Faults {
     pub soiling: f64,
     pub pest_outbreak: f64,
     pub drought: f64,
-    /// Rime icing of turbine blades whenever the weather is cold and humid enough.
+    /// Rime icing of turbine blades whenever the air at hub height is freezing and
+    /// saturated (fog, low cloud, freezing drizzle) while the rotor turns; with it, winter
+    /// freezing-fog spells in the weather.
     pub icing: bool,
-    /// A radiative frost on the night the peony plots are mid flower-bud.
+    /// Expected freezing-fog or freezing-drizzle spells per icing season (fewer when the
+    /// wind or the temperature does not allow one on the day it is due).
+    pub icing_spells_per_winter: f64,
+    /// Months (1..=12) of the icing season.
+    pub icing_months: Vec<u32>,
+    /// A radiative frost on the night the peony plots are mid flower-bud (every frost night
+    /// of a sensitive stage is ground truth whether forced or not).
     pub frost_night: bool,
 }
 
@@ -176,6 +184,8 @@ impl Default for Faults {
             pest_outbreak: 0.5,
             drought: 0.3,
             icing: true,
+            icing_spells_per_winter: 3.0,
+            icing_months: vec![12, 1, 2],
             frost_night: true,
         }
     }
@@ -198,6 +208,10 @@ pub struct Phenology {
     pub dormancy_mean_temp_c: f64,
     /// Crop coefficient by stage code 0..=6.
     pub crop_coefficient: [f64; 7],
+    /// Stage codes in which flower buds are killed by air at or below 0 °C; the nights they
+    /// meet such air are `frost_night` ground truth. The same set as the frost detector's
+    /// default (`FrostConfig::sensitive_stages`).
+    pub frost_sensitive_stages: Vec<u8>,
 }
 
 impl Default for Phenology {
@@ -213,6 +227,7 @@ impl Default for Phenology {
             senescence_mean_temp_c: 15.0,
             dormancy_mean_temp_c: 7.0,
             crop_coefficient: [0.3, 0.4, 0.7, 0.85, 1.0, 0.9, 0.5],
+            frost_sensitive_stages: vec![3, 4],
         }
     }
 }
@@ -678,7 +693,11 @@ impl Scenario {
             ("faults.soiling", f.soiling, 0.0, 100.0),
             ("faults.pest_outbreak", f.pest_outbreak, 0.0, 100.0),
             ("faults.drought", f.drought, 0.0, 100.0),
+            ("faults.icing_spells_per_winter", f.icing_spells_per_winter, 0.0, 100.0),
         ])?;
+        if f.icing_months.iter().any(|m| !(1..=12).contains(m)) {
+            return Err("faults.icing_months must be month numbers 1..=12".into());
+        }
         let n = &self.nwp;
         within(&[
             ("nwp.error_correlation_hours", n.error_correlation_hours, 0.0, 1000.0),
@@ -705,6 +724,9 @@ impl Scenario {
         ])?;
         for kc in p.crop_coefficient {
             within(&[("peony.crop_coefficient", kc, 0.0, 3.0)])?;
+        }
+        if p.frost_sensitive_stages.iter().any(|s| *s > 6) {
+            return Err("peony.frost_sensitive_stages must be stage codes 0..=6".into());
         }
         for sp in &self.species {
             within(&[

@@ -18,7 +18,13 @@
 //!   events (rate and amounts from the precipitation normals, more likely at fronts).
 //!
 //! Forced events sit on top: a frost night (triggered once a year when the peony degree days
-//! reach mid flower-bud) and drought spells (no rain, drier, warmer).
+//! reach mid flower-bud: clear and calm, the air near the ground cooled below 0 °C — a
+//! surface inversion the air at hub height does not share), drought spells (no rain, drier,
+//! warmer, eased in and out over half a day) and, when icing is on, winter freezing-fog
+//! spells: a few times a season, on a day one is due, the first hour with the air at
+//! −6..+1 °C and at least 6 m/s of wind at 100 m starts 6–30 h of saturated air (fog or low
+//! stratus, sometimes freezing drizzle) under an overcast sky, advected on a steady breeze
+//! of 6.5–10 m/s at 100 m.
 
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Exp, Gamma};
@@ -37,6 +43,12 @@ const HARMONICS: usize = 4;
 /// Target minimum air temperature of a forced frost night (°C) and the safety margin below it.
 const FROST_TARGET_C: f64 = -3.0;
 const FROST_MARGIN_C: f64 = 1.0;
+/// A freezing-fog spell starts only in air (2 m) within this range (°C) ...
+const FOG_SPELL_TEMP_C: (f64, f64) = (-6.0, 1.0);
+/// ... and with at least this wind at 100 m (m/s): icing weather in which rotors turn.
+const FOG_SPELL_MIN_WIND_MS: f64 = 6.0;
+/// Drought spells ease in and out over this long (s).
+const DROUGHT_RAMP_S: f64 = 12.0 * 3_600.0;
 
 /// A smooth annual cycle through twelve monthly means: a Fourier series whose monthly
 /// averages (not mid-month values) equal the inputs, up to the dropped harmonics.
@@ -277,6 +289,14 @@ pub struct RegionalState {
     /// Cloud cover, 0..1.
     pub cloud: f64,
     pub rain_mm_h: f64,
+    /// Radiative cooling of the air near the ground (°C, ≥ 0): most of a stable night's
+    /// diurnal cooling and all of a forced frost night's. A surface inversion: the air at hub
+    /// height is this much warmer than `temp_c` and the lapse rate say.
+    pub surface_cooling_c: f64,
+    /// How far a freezing-fog spell is under way (0..1): fog or low stratus reaching above
+    /// hub height. The humidity model is one of air near the ground; a cloud at 100 m is
+    /// this weather type.
+    pub fog: f64,
 }
 
 impl RegionalState {
@@ -390,10 +410,50 @@ impl FrostNight {
     }
 }
 
-/// A weather event the simulator reports as ground truth.
+/// A forced weather event, reported to the simulator (which tells the models about it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WeatherEvent {
     FrostNight { start: i64, end: i64, min_target_c: f64, cooling_c: f64 },
+}
+
+/// A freezing-fog spell: saturated air under an overcast sky.
+#[derive(Debug, Clone, Copy)]
+struct FogSpell {
+    start: i64,
+    end: i64,
+    /// Dew-point depression in the fog (°C), below the actual air temperature.
+    depression_c: f64,
+    drizzle_mm_h: f64,
+    /// Wind at 100 m the spell keeps up (m/s): the moist air is advected in on a steady
+    /// breeze (a calm night's fog is radiation fog below the hub, not this).
+    wind100_ms: f64,
+}
+
+impl FogSpell {
+    /// Weight 0..1: fades in over the first hour and out over the last.
+    fn weight(&self, t: i64) -> f64 {
+        if t < self.start || t >= self.end {
+            return 0.0;
+        }
+        let edge = ((t - self.start).min(self.end - t) as f64 / HOUR).min(1.0);
+        edge * edge * (3.0 - 2.0 * edge)
+    }
+}
+
+/// When freezing-fog spells come (icing on).
+#[derive(Debug, Clone)]
+struct FogSpells {
+    months: Vec<u32>,
+    /// Chance that a day of the icing season is due a spell.
+    due_per_day: f64,
+    rng: StdRng,
+    /// A spell is due within this window (the first suitable minute starts it).
+    due_until: Option<(i64, i64)>,
+    spell: Option<FogSpell>,
+    /// `ensure_each_kind`: from this time, if no spell has started in `[from, until)` yet,
+    /// one is due until `until`.
+    ensure: Option<(i64, i64, i64)>,
+    started: Vec<i64>,
 }
 
 /// The regional weather generator.
@@ -419,6 +479,10 @@ pub struct RegionalWeather {
     next_front: i64,
     rain: Option<RainEvent>,
     droughts: Vec<(i64, i64)>,
+    fog: Option<FogSpells>,
+    /// The previous state's air temperature and 100 m wind (a fog spell starts from them).
+    last_temp_c: f64,
+    last_wind100_ms: f64,
     // Frost trigger: peony degree days from the regional temperature.
     frost_enabled: bool,
     frost_trigger_gdd: f64,
@@ -485,6 +549,9 @@ impl RegionalWeather {
             next_front,
             rain: None,
             droughts: Vec::new(),
+            fog: None,
+            last_temp_c: f64::NAN,
+            last_wind100_ms: f64::NAN,
             frost_enabled,
             frost_trigger_gdd,
             gdd_base_c,
@@ -513,6 +580,95 @@ impl RegionalWeather {
         self.droughts.push((start, end));
     }
 
+    /// Turns on winter freezing-fog spells: `per_winter` expected in the `months` (1..=12).
+    pub fn enable_fog_spells(&mut self, seed: u64, per_winter: f64, months: &[u32]) {
+        let mut months: Vec<u32> = months.iter().copied().filter(|m| (1..=12).contains(m)).collect();
+        months.sort_unstable();
+        months.dedup();
+        let days =
+            months.iter().map(|m| [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(*m - 1) as usize]).sum::<u32>();
+        let due_per_day = if days > 0 { (per_winter.max(0.0) / f64::from(days)).min(1.0) } else { 0.0 };
+        self.fog = Some(FogSpells {
+            months,
+            due_per_day,
+            // Its own stream: turning icing on changes the weather only inside the spells.
+            rng: stream(seed, "weather/fog"),
+            due_until: None,
+            spell: None,
+            ensure: None,
+            started: Vec::new(),
+        });
+    }
+
+    /// With fog spells on: makes sure one starts in `[start, end)` if that reaches into the
+    /// icing season. If none has come by the middle of the run's icing-season days, one is
+    /// due from then on (it still waits for suitable air and wind).
+    pub fn ensure_fog_spell(&mut self, start: i64, end: i64) {
+        let utc_offset_s = self.utc_offset_s;
+        let Some(fog) = self.fog.as_mut() else { return };
+        let season_days: Vec<i64> = (0..)
+            .map(|d| start + d * DAY)
+            .take_while(|t| *t < end)
+            .filter(|t| fog.months.contains(&local_month(*t, utc_offset_s)))
+            .collect();
+        if let (Some(first), Some(last)) = (season_days.first(), season_days.last()) {
+            let from = first + (last + DAY - first) / 2;
+            fog.ensure = Some((start, from, (last + DAY).min(end)));
+        }
+    }
+
+    /// Decides and advances the fog spell at `t`; returns its weight.
+    fn fog_spell_at(&mut self, t: i64, dt: f64) -> Option<(FogSpell, f64)> {
+        let utc_offset_s = self.utc_offset_s;
+        let (last_temp, last_wind) = (self.last_temp_c, self.last_wind100_ms);
+        let fog = self.fog.as_mut()?;
+        if fog.spell.is_some_and(|s| t >= s.end) {
+            fog.spell = None;
+        }
+        // Once a day at local midnight: is a spell due today?
+        let local = t + utc_offset_s;
+        if local.rem_euclid(DAY) < dt as i64 && fog.months.contains(&local_month(t, utc_offset_s)) {
+            let due = rand::Rng::random::<f64>(&mut fog.rng) < fog.due_per_day;
+            // Due from a random hour of the day, for a day.
+            let from = t + (uniform(&mut fog.rng, 0.0, 24.0) * HOUR) as i64;
+            if due && fog.due_until.is_none_or(|(_, u)| u < t) {
+                fog.due_until = Some((from, from + DAY));
+            }
+        }
+        if let Some((from, arm, until)) = fog.ensure
+            && t >= arm
+            && t < until
+            && !fog.started.iter().any(|s| *s >= from && *s < until)
+        {
+            fog.due_until = Some((t, until));
+        }
+        let suitable =
+            (FOG_SPELL_TEMP_C.0..=FOG_SPELL_TEMP_C.1).contains(&last_temp) && last_wind >= FOG_SPELL_MIN_WIND_MS;
+        if fog.spell.is_none() && fog.due_until.is_some_and(|(from, until)| t >= from && t < until) && suitable {
+            let hours = (14.0 * (0.5 * super::random::normal(&mut fog.rng)).exp()).clamp(6.0, 30.0);
+            let drizzle = rand::Rng::random::<f64>(&mut fog.rng) < 0.5;
+            fog.spell = Some(FogSpell {
+                start: t,
+                end: t + (hours * HOUR) as i64,
+                depression_c: uniform(&mut fog.rng, 0.05, 0.3),
+                drizzle_mm_h: if drizzle { uniform(&mut fog.rng, 0.05, 0.3) } else { 0.0 },
+                wind100_ms: uniform(&mut fog.rng, 6.5, 10.0),
+            });
+            fog.due_until = None;
+            fog.started.push(t);
+        }
+        fog.spell.map(|s| (s, s.weight(t)))
+    }
+
+    /// How far into a drought spell `t` is: 0 outside, easing to 1 over half a day.
+    fn drought_weight(&self, t: i64) -> f64 {
+        self.droughts
+            .iter()
+            .filter(|&&(s, e)| t >= s && t < e)
+            .map(|&(s, e)| ((t - s).min(e - t) as f64 / DROUGHT_RAMP_S).min(1.0))
+            .fold(0.0, f64::max)
+    }
+
     /// Weather events that have been decided since the last call.
     pub fn take_events(&mut self) -> Vec<WeatherEvent> {
         std::mem::take(&mut self.events)
@@ -538,6 +694,9 @@ impl RegionalWeather {
         let x = year_fraction(t);
         let hour = solar_hour(t, self.longitude);
         let drought = self.in_drought(t);
+        let drought_weight = self.drought_weight(t);
+        let fog = self.fog_spell_at(t, dt);
+        let fog_weight = fog.map_or(0.0, |(_, w)| w);
 
         // Fronts: schedule the next one, drop the ones long past.
         while t >= self.next_front - 24 * 3600 && self.fronts.iter().all(|f| f.t != self.next_front) {
@@ -593,20 +752,27 @@ impl RegionalWeather {
             self.rain = None;
         }
         let wobble = self.rain_wobble.step(&mut self.rng);
-        let rain_mm_h = self.rain.map_or(0.0, |r| r.rate_mm_h * (0.5 * wobble - 0.125).exp());
+        let mut rain_mm_h = self.rain.map_or(0.0, |r| r.rate_mm_h * (0.5 * wobble - 0.125).exp());
+        if let Some((spell, w)) = fog
+            && w > 0.5
+        {
+            rain_mm_h = rain_mm_h.max(spell.drizzle_mm_h);
+        }
         let rain_indicator = if rain_mm_h > 0.0 { 1.0 } else { 0.0 };
         // Smooth the rain's effect on temperature and humidity over ~30 min.
         let k = 1.0 - (-dt / 1800.0).exp();
         self.raining += (rain_indicator - self.raining) * k;
 
         // Cloud.
-        let cloud_mean = (self.model.cloud_mean.at(x) * if drought { 0.7 } else { 1.0 }).clamp(0.05, 0.95);
+        let cloud_mean = (self.model.cloud_mean.at(x) * (1.0 - 0.3 * drought_weight)).clamp(0.05, 0.95);
         let gamma = 1.0 / cloud_mean - 1.0;
         let z_cloud = self.cloud.step(&mut self.rng) + front_cloud;
         let mut cloud = normal_cdf(z_cloud).powf(gamma);
         if rain_mm_h > 0.0 {
             cloud = cloud.max(0.9 + 0.1 * normal_cdf(z_cloud));
         }
+        // Fog or low stratus: overcast.
+        cloud = cloud.max(0.97 * fog_weight);
 
         // Frost night: decided at local midnight; clear and calm from dusk.
         self.track_degree_days(t);
@@ -630,7 +796,7 @@ impl RegionalWeather {
         self.temp_mean_removed += (raw - self.temp_mean_removed) * (1.0 - (-dt / ANOMALY_HIGH_PASS_S).exp());
         let anomaly = raw - self.temp_mean_removed;
         let half = self.model.half_range.at(x).max(0.0);
-        let unforced = self.model.temp_mean.at(x) + anomaly + if drought { 1.0 } else { 0.0 };
+        let unforced = self.model.temp_mean.at(x) + anomaly + drought_weight;
         // The cooling that puts tonight's minimum (at the diurnal cycle's low) on the target,
         // re-evaluated every step so the synoptic drift overnight cannot undo it.
         let clear_night_min =
@@ -645,17 +811,24 @@ impl RegionalWeather {
             });
         }
         let synoptic = unforced - frost_weight * frost_cooling;
-        let temp_c = synoptic + half * diurnal_factor(cloud, self.model.cloud_mean.at(x)) * self.model.shape.at(hour);
+        // Fog damps the diurnal cycle to a degree or two.
+        let diurnal = half
+            * diurnal_factor(cloud, self.model.cloud_mean.at(x))
+            * (1.0 - 0.7 * fog_weight)
+            * self.model.shape.at(hour);
+        let temp_c = synoptic + diurnal;
         self.day_min = self.day_min.min(temp_c);
         self.day_max = self.day_max.max(temp_c);
 
         // Humidity via the dew point.
-        let mut depression = self.model.dew_depression.at(x)
-            + 2.0 * self.dew.step(&mut self.rng)
-            + front_dry
-            + if drought { 2.5 } else { 0.0 };
+        let mut depression =
+            self.model.dew_depression.at(x) + 2.0 * self.dew.step(&mut self.rng) + front_dry + 2.5 * drought_weight;
         depression = depression.max(0.3) * (1.0 - 0.85 * self.raining);
-        let dewpoint_c = synoptic - depression;
+        let mut dewpoint_c = synoptic - depression;
+        if let Some((spell, w)) = fog {
+            // In fog the air stays within a fraction of a degree of saturation at every hour.
+            dewpoint_c += w * (temp_c - spell.depression_c - dewpoint_c);
+        }
         let rh_pct = rh_from_dewpoint(temp_c, dewpoint_c);
         let dewpoint_c = dewpoint_from_vapour_pressure(es(temp_c) * rh_pct / 100.0);
 
@@ -669,9 +842,16 @@ impl RegionalWeather {
         let weibull = self.model.wind_c.at(x).max(0.1) * (-(1.0 - u).ln()).powf(1.0 / self.model.wind_k);
         let night_jet = 1.0 + 0.12 * (std::f64::consts::TAU * (hour - 1.0) / 24.0).cos();
         let calm_frost = 1.0 - 0.5 * frost_weight;
-        let wind100_ms = ((weibull * night_jet + front_wind) * calm_frost).max(0.0);
+        let mut wind100_ms = ((weibull * night_jet + front_wind) * calm_frost).max(0.0);
+        if let Some((spell, w)) = fog {
+            wind100_ms = wind100_ms.max(w * spell.wind100_ms);
+        }
         let mut alpha = 0.20 + 0.08 * (std::f64::consts::TAU * (hour - 2.0) / 24.0).cos() * (1.0 - 0.7 * cloud);
         alpha = 0.16 + (alpha - 0.16) * (-(wind100_ms - 8.0).max(0.0) / 5.0).exp();
+        // A stable night keeps its cooling near the ground (an inversion): the air at hub
+        // height loses much less of the day's warmth than the air at 2 m.
+        let stability = ((alpha - 0.16) / 0.12).clamp(0.0, 1.0);
+        let surface_cooling_c = frost_weight * frost_cooling + 0.7 * stability * (-diurnal).max(0.0);
 
         // Direction around the prevailing one, pulled by fronts.
         let prevailing = self.model.dir_sin.at(x).atan2(self.model.dir_cos.at(x)).to_degrees();
@@ -683,6 +863,8 @@ impl RegionalWeather {
         }
 
         self.t += self.step_s;
+        self.last_temp_c = temp_c;
+        self.last_wind100_ms = wind100_ms;
         RegionalState {
             t,
             temp_c,
@@ -694,6 +876,8 @@ impl RegionalWeather {
             shear_alpha: alpha,
             cloud,
             rain_mm_h,
+            surface_cooling_c,
+            fog: fog_weight,
         }
     }
 
@@ -724,6 +908,15 @@ impl RegionalWeather {
             self.frost = Some(FrostNight { start: midnight + 18 * 3600, end: midnight + 34 * 3600, announced: false });
         }
     }
+}
+
+/// Local calendar month (1..=12) of `t`.
+fn local_month(t: i64, utc_offset_s: i64) -> u32 {
+    let doy = solar::day_of_year_utc(((t + utc_offset_s).div_euclid(DAY) * DAY) as f64).unwrap_or(1);
+    // Day of year of each month's first day in a common year; 29 February counts as March
+    // in leap years, which is close enough for a season.
+    let firsts = [1, 32, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335];
+    firsts.iter().filter(|f| **f <= doy).count() as u32
 }
 
 /// How much the diurnal range opens (clear) or closes (overcast) relative to the normals'
@@ -788,6 +981,10 @@ pub struct SiteState {
     pub cloud: f64,
     /// Rain during this step (mm).
     pub rain_mm: f64,
+    /// See [`RegionalState::surface_cooling_c`].
+    pub surface_cooling_c: f64,
+    /// See [`RegionalState::fog`].
+    pub fog: f64,
     pub zenith_deg: f64,
     pub azimuth_deg: f64,
     pub day_of_year: u32,
@@ -892,6 +1089,8 @@ impl SiteWeather {
             wind_dir_deg: regional.wind_dir_deg,
             cloud: c,
             rain_mm: regional.rain_mm_h * self.step_s / HOUR,
+            surface_cooling_c: regional.surface_cooling_c,
+            fog: regional.fog,
             zenith_deg: sun.zenith_deg,
             azimuth_deg: sun.azimuth_deg,
             day_of_year,

@@ -3,6 +3,19 @@
 //! cut-in and cut-out with hysteresis, variable-speed rotor and pitch control, yaw tracking,
 //! availability (random outages), pitch faults and icing, dispatch curtailment (限电), and
 //! the plant meter.
+//!
+//! Icing: rime or glaze accretes on the blades while the air at hub height is at −8..+1 °C
+//! and carries supercooled water: the hub inside the fog or low stratus (RH ≥ 95 %,
+//! sometimes with freezing drizzle) of the weather's freezing-fog spells. A clear night's
+//! saturation near the ground is a shallow fog below the hub, and winter precipitation
+//! without such a cloud falls as snow, which hardly sticks. Accretion grows with the water the blades sweep, so with their speed: a
+//! turning rotor (about eight times the wind at the tips) ices in a few hours, a parked one
+//! barely. The power loss against the curve grows with the ice to a maximum of 15–45 %
+//! (drawn per episode) and stays, whatever the humidity, until the air at the hub has been
+//! above +1 °C for an hour; then the ice sheds within half an hour. The air at hub height is
+//! the 2 m air less the standard lapse, without the surface cooling of a radiative frost
+//! night (an inversion). Each turbine's episode is ground truth for the minutes it produced
+//! with a loss: from the first to the last.
 
 use rand::rngs::StdRng;
 
@@ -10,7 +23,7 @@ use super::engine::Emit;
 use super::faults::FaultKind;
 use super::random::{Ar1, normal, round_to, stream, uniform};
 use super::scenario::WindFarm;
-use super::weather::SiteState;
+use super::weather::{SiteState, rh_from_dewpoint};
 use super::{Error, Value};
 
 /// Standard air density of power curves (kg/m³).
@@ -18,8 +31,17 @@ const RHO0: f64 = 1.225;
 const R_DRY_AIR: f64 = 287.05;
 /// Optimal tip-speed ratio of the variable-speed region.
 const TIP_SPEED_RATIO: f64 = 8.0;
-/// Icing starts after this many minutes of icing conditions at the hub.
-const ICING_ONSET_MINUTES: u32 = 120;
+/// Air temperature at hub height (°C) in which supercooled water freezes on the blades.
+const ICING_TEMP_C: (f64, f64) = (-8.0, 1.0);
+/// Relative humidity (%) of fog or low cloud at the hub.
+const ICING_FOG_RH_PCT: f64 = 95.0;
+/// Ice sheds once the air at the hub has been above this (°C) ...
+const SHEDDING_TEMP_C: f64 = 1.0;
+/// ... for this many minutes, and is gone this many minutes later.
+const SHEDDING_AFTER_MINUTES: u32 = 60;
+const SHEDDING_MINUTES: f64 = 30.0;
+/// Blade speed of a turning rotor relative to the wind (the tip-speed ratio, rounded).
+const TURNING_SWEEP: f64 = 8.0;
 
 /// A tabulated power curve, linear between points, zero outside.
 #[derive(Debug, Clone)]
@@ -115,9 +137,17 @@ struct Turbine {
     /// `None` until the first reading: the nacelle starts facing the wind.
     nacelle_dir_deg: Option<f64>,
     storm_stopped: bool,
+    /// Accreted ice, 0..1 of what causes `max_loss`.
     ice: f64,
+    /// Accretion per minute of a rotor turning in an 8 m/s wind.
     ice_rate_per_min: f64,
+    /// Power loss at full ice in this episode.
+    max_loss: f64,
+    /// Minutes the air at the hub has been above the shedding temperature.
+    thaw_minutes: u32,
+    /// Ground truth of the episode, and the last minute the turbine produced with ice.
     icing_event: Option<usize>,
+    iced_production_until: i64,
 }
 
 /// A simulated wind farm and its meter.
@@ -130,7 +160,6 @@ pub struct WindFarmSim {
     meter: usize,
     capacity_mw: f64,
     icing_enabled: bool,
-    icing_minutes: u32,
     values: Vec<Value>,
 }
 
@@ -138,6 +167,7 @@ pub struct WindFarmSim {
 struct TurbineOutput {
     power_kw: f64,
     available_kw: f64,
+    producing: bool,
 }
 
 impl WindFarmSim {
@@ -157,8 +187,11 @@ impl WindFarmSim {
                     nacelle_dir_deg: None,
                     storm_stopped: false,
                     ice: 0.0,
-                    ice_rate_per_min: uniform(&mut rng, 1.0 / 720.0, 1.0 / 360.0),
+                    ice_rate_per_min: uniform(&mut rng, 1.0 / 300.0, 1.0 / 180.0),
+                    max_loss: 0.0,
+                    thaw_minutes: 0,
                     icing_event: None,
+                    iced_production_until: 0,
                     turbulence,
                     rng,
                 }
@@ -171,7 +204,6 @@ impl WindFarmSim {
             meter,
             capacity_mw: config.turbines as f64 * config.rated_kw / 1000.0,
             icing_enabled: icing,
-            icing_minutes: 0,
             config: config.clone(),
             values: vec![Value::Missing; 8],
         }
@@ -182,11 +214,14 @@ impl WindFarmSim {
         let t = site.t;
         let hub = self.config.hub_height_m;
         let free_wind = site.wind_at(hub);
-        let hub_temp = site.temp_c - 0.0065 * (hub - 2.0);
+        let hub_temp = site.temp_c + site.surface_cooling_c - 0.0065 * (hub - 2.0);
         let rho = air_density(site.pressure_hpa, site.temp_c, hub);
         let density_factor = (rho / RHO0).cbrt();
         let dir_index = (site.wind_dir_deg.rem_euclid(360.0) as usize).min(359);
-        self.update_icing(t, hub_temp, site.rh_pct, site.rain_mm > 0.0, emit);
+        let hub_rh = rh_from_dewpoint(hub_temp, site.dewpoint_c);
+        let supercooled_water = site.fog >= 0.5 && hub_rh >= ICING_FOG_RH_PCT;
+        let icing_air =
+            self.icing_enabled && (ICING_TEMP_C.0..=ICING_TEMP_C.1).contains(&hub_temp) && supercooled_water;
 
         // First pass: what each turbine can do; second: dispatch shares and readings.
         let mut available = Vec::with_capacity(self.turbines.len());
@@ -203,10 +238,14 @@ impl WindFarmSim {
             let outage = emit.plan.active(turbine.device, FaultKind::TurbineOutage, t).is_some();
             let pitch_offset =
                 emit.plan.active(turbine.device, FaultKind::PitchFault, t).map_or(0.0, |(_, e)| e.magnitude);
+            if self.icing_enabled {
+                let turning = !outage && !turbine.storm_stopped && equivalent >= self.curve.cut_in_ms;
+                turbine.accrete(icing_air, turning, local.max(0.0), hub_temp);
+            }
             // A pitch offset lowers the captured power like a slower wind would.
             let pitch_speed_factor = 1.0 - 0.015 * pitch_offset;
             let raw = self.curve.power_kw(equivalent * pitch_speed_factor);
-            let iced = raw * (1.0 - 0.45 * turbine.ice);
+            let iced = raw * (1.0 - turbine.max_loss * turbine.ice);
             let can = if outage || turbine.storm_stopped { 0.0 } else { iced };
             available.push((local, equivalent, can, outage, pitch_offset));
         }
@@ -237,6 +276,7 @@ impl WindFarmSim {
             farm_power_kw += out.power_kw;
             farm_available_kw += out.available_kw;
             let device = self.turbines[i].device;
+            self.turbines[i].icing_truth(t, out.producing, hub_temp, emit);
             emit.row(device, t, &mut self.values)?;
         }
         let losses = 1.0 - self.config.electrical_losses;
@@ -317,48 +357,59 @@ impl WindFarmSim {
             Value::Num(round_to(hub_temp + 0.8 + 0.2 * normal(rng), 2)),
             Value::Text(status),
         ]);
-        TurbineOutput { power_kw, available_kw }
-    }
-
-    /// Rime ice builds on the blades after two hours of freezing drizzle (precipitation at
-    /// −3..0.5 °C at the hub) or freezing fog (≥ 99 % RH at −8..0 °C) and sheds once the air is
-    /// above 2 °C; each turbine's icing is a ground-truth event.
-    fn update_icing(&mut self, t: i64, hub_temp: f64, rh_pct: f64, precipitating: bool, emit: &mut Emit<'_>) {
-        if !self.icing_enabled {
-            return;
-        }
-        // Supercooled water: freezing drizzle or fog at a few degrees below zero.
-        let icing_air =
-            ((-3.0..=0.5).contains(&hub_temp) && precipitating) || ((-8.0..=0.0).contains(&hub_temp) && rh_pct >= 99.0);
-        self.icing_minutes = if icing_air { self.icing_minutes.saturating_add(1) } else { 0 };
-        let power_field = super::Kind::WindTurbine.field_index("power_kw");
-        for turbine in &mut self.turbines {
-            if self.icing_minutes >= ICING_ONSET_MINUTES {
-                turbine.ice = (turbine.ice + turbine.ice_rate_per_min).min(1.0);
-            } else if hub_temp > 2.0 {
-                turbine.ice = (turbine.ice - 1.0 / 180.0).max(0.0);
-            }
-            match turbine.icing_event {
-                None if turbine.ice > 0.0 => {
-                    let description = "rime icing in cold, humid air: power below the curve by up to 45 %".to_string();
-                    turbine.icing_event =
-                        Some(emit.plan.open(FaultKind::Icing, turbine.device, power_field, t, 0.45, description));
-                }
-                Some(handle) if turbine.ice <= 0.0 => {
-                    emit.plan.close(handle, t, "; ice shed");
-                    turbine.icing_event = None;
-                }
-                _ => {}
-            }
-        }
+        TurbineOutput { power_kw, available_kw, producing: running }
     }
 
     /// Ends open icing events at `t` (end of run).
     pub fn close_open_events(&mut self, t: i64, emit_plan: &mut super::faults::FaultPlan) {
         for turbine in &mut self.turbines {
             if let Some(handle) = turbine.icing_event.take() {
-                emit_plan.close(handle, t, "; still iced when the run ended");
+                emit_plan.close(handle, (turbine.iced_production_until + 60).min(t), "; still iced when the run ended");
             }
+        }
+    }
+}
+
+impl Turbine {
+    /// One minute of ice: accretion in icing air (faster on a turning rotor, which sweeps
+    /// more water), shedding after an hour of thaw.
+    fn accrete(&mut self, icing_air: bool, turning: bool, wind_ms: f64, hub_temp: f64) {
+        if icing_air {
+            if self.ice <= 0.0 {
+                self.max_loss = uniform(&mut self.rng, 0.15, 0.45);
+            }
+            let blade_speed = if turning { TURNING_SWEEP * wind_ms } else { wind_ms };
+            let sweep = (blade_speed / (TURNING_SWEEP * 8.0)).min(2.0);
+            self.ice = (self.ice + self.ice_rate_per_min * sweep).min(1.0);
+        }
+        if hub_temp > SHEDDING_TEMP_C {
+            self.thaw_minutes = self.thaw_minutes.saturating_add(1);
+        } else {
+            self.thaw_minutes = 0;
+        }
+        if self.thaw_minutes >= SHEDDING_AFTER_MINUTES {
+            self.ice = (self.ice - 1.0 / SHEDDING_MINUTES).max(0.0);
+        }
+    }
+
+    /// Ground truth of icing: the minutes the turbine produced with ice, first to last.
+    fn icing_truth(&mut self, t: i64, producing: bool, hub_temp: f64, emit: &mut Emit<'_>) {
+        if self.ice > 0.0 && producing {
+            self.iced_production_until = t;
+            if self.icing_event.is_none() {
+                let description = format!(
+                    "rime icing in saturated air at {hub_temp:.1} °C at the hub: power below the curve, the loss growing with the ice to about {:.0} %",
+                    self.max_loss * 100.0
+                );
+                let field = super::Kind::WindTurbine.field_index("power_kw");
+                self.icing_event =
+                    Some(emit.plan.open(FaultKind::Icing, self.device, field, t, self.max_loss, description));
+            }
+        }
+        if self.ice <= 0.0
+            && let Some(handle) = self.icing_event.take()
+        {
+            emit.plan.close(handle, self.iced_production_until + 60, "; ice shed");
         }
     }
 }
