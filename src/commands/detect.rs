@@ -60,7 +60,8 @@ epoch seconds (milliseconds and smaller units are recognized by size).
 Evaluation (--data DIR): runs on a `fieldline simulate --out DIR` directory (CSV) what a
 deployment runs: range, stuck and spike on sensor fields; device gaps on a 1-minute timer;
 drift of temperature, humidity, irradiance and soil temperature sensors against the median
-of their peers; soil conductivity against soil moisture in each plot; the turbine power
+of their peers (each corrected by its usual offset, so one drifting sensor cannot drag the
+reference); soil conductivity against soil moisture in each plot; the turbine power
 curve; PV inverters against their peers and against the met station's irradiance;
 pest-trap outbreaks (EARS C2); peony frost (stages 3-4) and drought (below --refill-point
 for 2 days). A detection matches a ground-truth event on the same device, overlapping
@@ -632,7 +633,15 @@ fn run_turbines(
     else {
         return Ok(());
     };
-    let curtailed_status = turbines.statuses.iter().position(|s| s == "curtailed");
+    // Not free to follow the wind: pitched to a dispatch limit, or stopped by the controller
+    // in a storm (above cut-out) — operation as designed, not underperformance.
+    let held_back: Vec<usize> = turbines
+        .statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| *s == "curtailed" || *s == "storm")
+        .map(|(i, _)| i)
+        .collect();
     for device in &turbines.devices {
         let met_device = site_device(met, &device.site);
         let pressure_field = met.and_then(|m| m.field("pressure_hpa"));
@@ -649,8 +658,7 @@ fn run_turbines(
                 (Some(p), Some(d), Some(f)) => d.row_at(t).is_some_and(|r| p.value(d, f, r) > 0.5),
                 _ => false,
             };
-            let status_curtailed =
-                curtailed_status.is_some_and(|code| device.status.get(row).is_some_and(|s| usize::from(*s) == code));
+            let status_held_back = device.status.get(row).is_some_and(|s| held_back.contains(&usize::from(*s)));
             curve.update(&TurbineReading {
                 t,
                 wind_speed_ms: turbines.value(device, wind, row),
@@ -658,7 +666,7 @@ fn run_turbines(
                 air_temp_c: turbines.value(device, temp, row),
                 pressure_hpa: met_value(pressure_field),
                 relative_humidity_pct: met_value(humidity_field),
-                curtailed: plant_curtailed || status_curtailed,
+                curtailed: plant_curtailed || status_held_back,
             });
             out.closed(&device.path, curve.drain_events());
         }
@@ -902,7 +910,10 @@ fn run_peer_groups(kinds: &[KindData], out: &mut Collector) -> anyhow::Result<()
             for (value, (kind, device, f, _, factor)) in values.iter_mut().zip(&members) {
                 *value = device.latest_within(t, GRID_S).map_or(f64::NAN, |row| kind.value(device, *f, row) * factor);
             }
-            let median = median_of(values.iter().copied(), &mut scratch).unwrap_or(f64::NAN);
+            // Each member's reading corrected by its usual offset: the median of these is the
+            // group's value, which one drifting member cannot drag along.
+            let estimates: Vec<f64> = values.iter().zip(&detectors).map(|(v, d)| d.group_estimate(t, *v)).collect();
+            let median = median_of(estimates, &mut scratch).unwrap_or(f64::NAN);
             for (m, detector) in detectors.iter_mut().enumerate() {
                 detector.update(t, values.get(m).copied().unwrap_or(f64::NAN), median);
                 if let Some((_, device, _, _, _)) = members.get(m) {

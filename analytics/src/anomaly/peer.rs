@@ -228,6 +228,24 @@ impl PeerDrift {
         self.tracker.ongoing()
     }
 
+    /// What a reading of this series at `t` says the group's value is: the reading less its
+    /// learned normal offset (divided by its normal ratio in ratio mode). The median of these
+    /// over a group is a reference that one drifting member cannot pull: a member whose
+    /// usual place is the middle of the group moves the plain median when it drifts, and its
+    /// healthy peers would seem to drift with it.
+    pub fn group_estimate(&self, t: i64, value: f64) -> f64 {
+        let c = &self.config;
+        let b = (t.rem_euclid(DAY_S) as u128 * u128::from(c.bins_per_day) / DAY_S as u128) as usize;
+        let offset = match (self.offsets.get(b), self.offset_blocks.get(b)) {
+            (Some(&offset), Some(&n)) if n > 0 => offset,
+            _ => 0.0,
+        };
+        match c.mode {
+            PeerMode::Difference => value - offset,
+            PeerMode::Ratio => value / offset.exp(),
+        }
+    }
+
     /// The score of the last complete block.
     pub fn score(&self) -> f64 {
         self.score

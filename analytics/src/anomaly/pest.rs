@@ -11,7 +11,10 @@
 //! raise their own baseline), C3 sums the positive excesses `max(0, C2 − 1)` of today and
 //! the two previous days. Counts are overdispersed Poisson-like data, so σ is never taken
 //! below `√(φμ)` (quasi-Poisson) nor below `min_sigma`, and a day needs at least `min_catch`
-//! insects to count as a surge. Today's partial catch is scored as it grows, so an outbreak
+//! insects to count as a surge. Baseline days are *flight* days: a night too cold, wet or
+//! windy for anything to fly (a catch below `min_flight_catch`) says nothing about the
+//! population and would only drag μ down and inflate σ, so such days are skipped, looking
+//! back at most four baselines. Today's partial catch is scored as it grows, so an outbreak
 //! night is flagged during the night, not the next day.
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +54,8 @@ pub struct PestConfig {
     pub overdispersion: f64,
     /// Smallest σ of the daily catch.
     pub min_sigma: f64,
+    /// A day with a smaller catch was no flight night and is left out of the baseline.
+    pub min_flight_catch: f64,
     pub hysteresis: Hysteresis,
 }
 
@@ -61,11 +66,12 @@ impl Default for PestConfig {
             utc_offset_s: 8 * 3600,
             day_start_hour_local: 12,
             baseline_days: 7,
-            low: 4.0,
-            high: 8.0,
+            low: 3.0,
+            high: 6.0,
             min_catch: 15.0,
-            overdispersion: 4.0,
+            overdispersion: 3.0,
             min_sigma: 1.0,
+            min_flight_catch: 1.0,
             // One outbreak spans several nights: a quiet day in between does not end it.
             hysteresis: Hysteresis::with_durations(0, 36 * 3600),
         }
@@ -86,6 +92,7 @@ impl PestConfig {
         require(self.day_start_hour_local < 24, || "day_start_hour_local must be 0..=23".into())?;
         require((2..=60).contains(&self.baseline_days), || "baseline_days must be 2..=60".into())?;
         require(self.high > self.low, || "pest needs low < high".into())?;
+        require(self.min_flight_catch >= 0.0, || "min_flight_catch must be >= 0".into())?;
         require(self.min_catch >= 0.0 && self.min_sigma > 0.0 && self.overdispersion >= 0.0, || {
             "pest needs min_catch >= 0, min_sigma > 0, overdispersion >= 0".into()
         })
@@ -136,7 +143,7 @@ impl PestOutbreak {
                 let finished_c2 = self.c2(self.today);
                 self.history.push(self.today);
                 // Days without any reading are unknown, not zero: they are skipped.
-                let keep = self.config.baseline_days + self.config.guard_days();
+                let keep = 4 * self.config.baseline_days + self.config.guard_days();
                 if self.history.len() > keep {
                     self.history.remove(0);
                 }
@@ -173,11 +180,19 @@ impl PestOutbreak {
     fn baseline(&self) -> Option<(f64, f64)> {
         let c = &self.config;
         let guard = c.guard_days();
-        if self.history.len() < c.baseline_days + guard {
+        let end = self.history.len().checked_sub(guard)?;
+        let days: Vec<f64> = self
+            .history
+            .get(..end)?
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&x| x >= c.min_flight_catch)
+            .take(c.baseline_days)
+            .collect();
+        if days.len() < c.baseline_days {
             return None;
         }
-        let end = self.history.len() - guard;
-        let days = self.history.get(end - c.baseline_days..end)?;
         let n = days.len() as f64;
         let mean = days.iter().sum::<f64>() / n;
         let var = days.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

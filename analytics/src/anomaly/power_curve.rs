@@ -77,7 +77,8 @@ impl Default for PowerCurveConfig {
             k: 1.0,
             h: 60.0,
             z_clip: 10.0,
-            icing_temp_c: 1.5,
+            // Nacelle thermometers read a degree or so warm (the nacelle's heat).
+            icing_temp_c: 2.5,
             icing_rh_pct: 90.0,
             icing_k: 0.5,
             icing_h: 20.0,
