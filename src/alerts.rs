@@ -231,6 +231,11 @@ pub struct AlertsConfig {
     /// POST every alert change here (JSON), retried with backoff.
     pub webhook_url: Option<String>,
     pub webhook_attempts: u32,
+    /// Where live data starts on an empty data dir (unix s): readings before it are history
+    /// the detectors learn from, not check. Set by `fieldline demo` (its backfill ends there);
+    /// otherwise the wall clock is where live starts. Not a file setting.
+    #[serde(skip)]
+    pub live_from_s: Option<i64>,
 }
 
 impl Default for AlertsConfig {
@@ -245,6 +250,7 @@ impl Default for AlertsConfig {
             refill_point_pct: 20.0,
             webhook_url: None,
             webhook_attempts: 6,
+            live_from_s: None,
         }
     }
 }

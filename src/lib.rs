@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod api;
 pub mod commands;
 pub mod config;
+pub mod detectors;
 pub mod jobs;
 pub mod server;
 pub mod simulate;

@@ -241,3 +241,43 @@ async fn alerts_reach_a_webhook_with_retries() {
     assert_eq!(delivered.1["state"], "open");
     server.running.shutdown().await.unwrap();
 }
+
+/// Ten-minute soil temperature of three plots from `from` to `to` (unix s): one regional
+/// cycle, an offset per plot and noise; plot p1 drifts from `drift_from` to −3 °C over two days.
+fn plot_readings(from: i64, to: i64, drift_from: i64) -> String {
+    let mut lp = String::new();
+    let mut t = from - from % 600;
+    while t < to {
+        let day = t as f64 / 86_400.0;
+        let regional = 12.0 + 3.0 * (day * std::f64::consts::TAU).sin() + 2.0 * (day / 4.0).sin();
+        for (i, (plot, offset)) in [("p1", 0.0), ("p2", 0.8), ("p3", -0.7)].into_iter().enumerate() {
+            let drift = if plot == "p1" && t >= drift_from {
+                (-3.0 * (t - drift_from) as f64 / (2.0 * 86_400.0)).max(-3.0)
+            } else {
+                0.0
+            };
+            let value = regional + offset + 0.3 * noise(t / 600, 10 + i as i64) + drift;
+            lp.push_str(&format!("peony_plot,site=t-farm,device={plot} soil_temp_c={value:.3} {}\n", t * NS));
+        }
+        t += 600;
+    }
+    lp
+}
+
+/// Peer-group drift runs in the server: the drifting plot raises a `peer_drift` alert, its
+/// two healthy neighbours do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensor_drifting_from_its_neighbours_raises_a_peer_drift_alert() {
+    let now = fieldline_ingest::point::now_ns() / NS;
+    let server = TestServer::start_with(fast).await;
+    // A week of history to learn from, then four live days in which p1 drifts.
+    write(&server, plot_readings(now - 7 * 86_400, now - 1800, i64::MAX)).await;
+    write(&server, plot_readings(now - 1800, now + 4 * 86_400, now + 3600)).await;
+    let list = wait_alerts(&server, "a peer drift alert", |l| l.iter().any(|a| a["kind"] == "peer_drift")).await;
+    let drift: Vec<&Value> = list.iter().filter(|a| a["kind"] == "peer_drift").collect();
+    assert_eq!(drift.len(), 1, "{list:#?}");
+    assert_eq!(drift[0]["device"], "p1");
+    assert_eq!(drift[0]["field"], "soil_temp_c");
+    assert!(list.iter().all(|a| a["device"] == "p1"), "healthy plots raised nothing: {list:#?}");
+    server.running.shutdown().await.unwrap();
+}

@@ -92,13 +92,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let now = fieldline_ingest::point::now_ns().div_euclid(1_000_000_000);
+    let live_start = now - catch_up_s;
+    let live_start = live_start - live_start.rem_euclid(60);
+    // The detectors learn from the backfill and check the live stream from its first reading.
+    config.alerts.live_from_s = Some(live_start);
     let running = server::start(config.clone()).await?;
     announce(&running);
     println!("data dir {}{}", config.data_dir.display(), if temporary.is_some() { " (temporary)" } else { "" });
 
-    let now = fieldline_ingest::point::now_ns().div_euclid(1_000_000_000);
-    let live_start = now - catch_up_s;
-    let live_start = live_start - live_start.rem_euclid(60);
     let sim_start = live_start - ((args.days * 86_400.0 / 60.0).round() as i64) * 60;
     let sim = Simulation::new(
         &scenario,

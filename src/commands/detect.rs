@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use fieldline_analytics::anomaly::generic::{RangeConfig, SeriesConfig, SpikeConfig, StuckConfig};
-use fieldline_analytics::anomaly::peer::{PeerDrift, PeerDriftConfig, PeerMode, median_of};
+use fieldline_analytics::anomaly::generic::SeriesConfig;
+use fieldline_analytics::anomaly::peer::median_of;
 use fieldline_analytics::anomaly::peony::{DroughtConfig, DroughtStress, FrostConfig, FrostRisk};
 use fieldline_analytics::anomaly::pest::{PestConfig, PestOutbreak};
 use fieldline_analytics::anomaly::power_curve::{PowerCurve, PowerCurveConfig, TurbineReading};
@@ -31,6 +31,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
+use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
 use crate::timefmt::{format_time, parse_duration, parse_offset};
 
 const AFTER_HELP: &str = "\
@@ -476,69 +477,6 @@ fn load_kind(path: &Path, kind: &str) -> anyhow::Result<KindData> {
     Ok(data)
 }
 
-/// Physical limits of the schema's fields, for the range check (and so the stuck check
-/// knows where a flat line is saturation).
-fn limits(field: &str) -> Option<(Option<f64>, Option<f64>)> {
-    if field == "count" {
-        return Some((Some(0.0), None));
-    }
-    let (min, max) = match field {
-        "air_temp_c" | "ambient_temp_c" => (-60.0, 70.0),
-        "rh_pct" | "air_rh_pct" | "soil_vwc_pct" => (0.0, 100.0),
-        "ghi_wm2" => (-10.0, 1600.0),
-        "poa_wm2" => (-10.0, 2000.0),
-        "wind_speed_ms" => (0.0, 75.0),
-        "pressure_hpa" => (300.0, 1100.0),
-        "soil_temp_c" => (-50.0, 80.0),
-        "temp_c" | "module_temp_c" => (-60.0, 150.0),
-        "soil_ec_ds_m" => (0.0, 250.0),
-        "rain_mm" => (0.0, 500.0),
-        "light_lux" => (0.0, 250_000.0),
-        _ => return None,
-    };
-    Some((Some(min), Some(max)))
-}
-
-/// The generic detectors a deployment runs on a field: range, stuck and spike on measured
-/// environmental quantities; stuck on trap counters; only the range check on the rest.
-/// Irradiance jumps at every cloud edge and directions wrap around, so they get no spike
-/// check; intermittent rain gets range only; production fields are the domain detectors'
-/// business; status, flags and stage codes get nothing.
-pub(crate) fn generic_config(kind: &str, field: &str) -> Option<SeriesConfig> {
-    let sensor = matches!(
-        (kind, field),
-        (
-            "met_station",
-            "ghi_wm2" | "poa_wm2" | "air_temp_c" | "rh_pct" | "wind_speed_ms" | "pressure_hpa" | "module_temp_c"
-        ) | ("peony_plot", "air_temp_c" | "air_rh_pct" | "soil_temp_c" | "soil_vwc_pct" | "soil_ec_ds_m" | "light_lux")
-            | ("wind_turbine", "wind_speed_ms" | "ambient_temp_c")
-            | ("pv_inverter", "temp_c")
-    );
-    let none = SeriesConfig {
-        range: None,
-        stuck: None,
-        spike: None,
-        gap: None,
-        level_shift: None,
-        unusual: None,
-        ..SeriesConfig::auto()
-    };
-    let range = limits(field).map(|(min, max)| RangeConfig { min, max, ..RangeConfig::default() });
-    let cloud_driven = matches!(field, "ghi_wm2" | "poa_wm2" | "light_lux");
-    if sensor {
-        return Some(SeriesConfig {
-            range,
-            stuck: Some(StuckConfig::default()),
-            spike: (!cloud_driven).then(SpikeConfig::default),
-            ..none
-        });
-    }
-    if kind == "pest_trap" && field == "count" {
-        return Some(SeriesConfig { range, stuck: Some(StuckConfig::default()), ..none });
-    }
-    range.map(|range| SeriesConfig { range: Some(range), ..none })
-}
-
 /// Collects the events of every detector.
 #[derive(Default)]
 struct Collector {
@@ -809,120 +747,44 @@ fn run_plots(plots: &KindData, refill_point_pct: f64, out: &mut Collector) -> an
     Ok(())
 }
 
-/// A peer group: the same quantity at several devices, possibly of different kinds, as
-/// (kind, field, factor to the group's unit).
-struct PeerGroup {
-    field_label: &'static str,
-    mode: PeerMode,
-    min_peer_level: f64,
-    /// The sensors' accuracy: departures smaller than this are never significant.
-    min_sigma: f64,
-    /// Compare daily means rather than hourly ones: sites a few tens of km apart see
-    /// different clouds within the hour, much less over a day.
-    daily: bool,
-    members: Vec<(&'static str, &'static str, f64)>,
-}
-
-/// Daylight's luminous efficacy (lm/W): illuminance (lux) per W/m² of global irradiance.
-const LUX_PER_WM2: f64 = 120.0;
-
-/// The peer groups of the evaluation: (kind, field) pairs measuring one quantity.
-fn peer_groups() -> Vec<PeerGroup> {
-    vec![
-        PeerGroup {
-            field_label: "air temperature",
-            daily: false,
-            min_sigma: 0.2,
-            mode: PeerMode::Difference,
-            min_peer_level: 0.0,
-            members: vec![("met_station", "air_temp_c", 1.0), ("peony_plot", "air_temp_c", 1.0)],
-        },
-        PeerGroup {
-            field_label: "relative humidity",
-            daily: false,
-            min_sigma: 2.0,
-            mode: PeerMode::Difference,
-            min_peer_level: 0.0,
-            members: vec![("met_station", "rh_pct", 1.0), ("peony_plot", "air_rh_pct", 1.0)],
-        },
-        PeerGroup {
-            field_label: "irradiance",
-            daily: true,
-            min_sigma: 0.05,
-            mode: PeerMode::Ratio,
-            min_peer_level: 100.0,
-            members: vec![("met_station", "ghi_wm2", 1.0), ("peony_plot", "light_lux", 1.0 / LUX_PER_WM2)],
-        },
-        PeerGroup {
-            field_label: "soil temperature",
-            daily: false,
-            min_sigma: 0.2,
-            mode: PeerMode::Difference,
-            min_peer_level: 0.0,
-            members: vec![("peony_plot", "soil_temp_c", 1.0)],
-        },
-    ]
-}
-
-/// Drift of each member of each peer group against the group's median (itself included, so
-/// in a small group one faulty member cannot drag the others' reference), on a 10-minute
-/// grid (each member's latest reading of the last 10 minutes). Soil moisture and
-/// conductivity are not compared across plots: soils and irrigation differ too much; they
-/// are checked against each other within a plot instead ([`Relation`]).
+/// Drift of each member of each peer group ([`peer_groups`]) against the others, on a
+/// 10-minute grid (each member's latest reading of the last 10 minutes), as `serve` runs it.
 fn run_peer_groups(kinds: &[KindData], out: &mut Collector) -> anyhow::Result<()> {
-    const GRID_S: i64 = 600;
     for group in peer_groups() {
-        let mut members: Vec<(&KindData, &DeviceData, usize, &'static str, f64)> = Vec::new();
+        let mut members: Vec<(&KindData, &DeviceData, usize, f64)> = Vec::new();
+        let mut drift = GroupDrift::new(group.config());
         for (kind_name, field, factor) in &group.members {
             let Some(kind) = kinds.iter().find(|k| k.kind == *kind_name) else { continue };
             let Some(f) = kind.field(field) else { continue };
             for device in &kind.devices {
                 // A device that never reports the field (a mast without a pyranometer) is no peer.
                 if device.columns.get(f).is_some_and(|c| c.iter().any(|v| v.is_finite())) {
-                    members.push((kind, device, f, field, *factor));
+                    members.push((kind, device, f, *factor));
+                    drift.add_member(field)?;
                 }
             }
         }
-        if members.len() < 3 {
-            // With two members a drift cannot be told apart from its peer's.
-            tracing::debug!(group = group.field_label, members = members.len(), "too few peers, skipped");
+        if !drift.can_judge() {
+            tracing::debug!(group = group.label, members = members.len(), "too few peers, skipped");
             continue;
         }
         let first = members.iter().filter_map(|m| m.1.times.first()).min().copied().unwrap_or(0);
         let last = members.iter().filter_map(|m| m.1.times.last()).max().copied().unwrap_or(0);
-        let hourly = PeerDriftConfig {
-            mode: group.mode,
-            min_peer_level: group.min_peer_level,
-            min_sigma: group.min_sigma,
-            ..PeerDriftConfig::default()
-        };
-        let config = if group.daily {
-            PeerDriftConfig { block_s: 86_400, bins_per_day: 1, k: 0.5, h: 4.0, warmup_blocks: 7, ..hourly }
-        } else {
-            hourly
-        };
-        let mut detectors: Vec<PeerDrift> =
-            members.iter().map(|m| PeerDrift::new(m.3, config.clone())).collect::<Result<_, _>>()?;
         let mut values = vec![f64::NAN; members.len()];
-        let mut scratch = Vec::new();
-        let mut t = first.div_euclid(GRID_S) * GRID_S + GRID_S;
+        let mut t = first.div_euclid(PEER_GRID_S) * PEER_GRID_S + PEER_GRID_S;
         while t <= last {
-            for (value, (kind, device, f, _, factor)) in values.iter_mut().zip(&members) {
-                *value = device.latest_within(t, GRID_S).map_or(f64::NAN, |row| kind.value(device, *f, row) * factor);
+            for (value, (kind, device, f, factor)) in values.iter_mut().zip(&members) {
+                *value =
+                    device.latest_within(t, PEER_GRID_S).map_or(f64::NAN, |row| kind.value(device, *f, row) * factor);
             }
-            // Each member's reading corrected by its usual offset: the median of these is the
-            // group's value, which one drifting member cannot drag along.
-            let estimates: Vec<f64> = values.iter().zip(&detectors).map(|(v, d)| d.group_estimate(t, *v)).collect();
-            let median = median_of(estimates, &mut scratch).unwrap_or(f64::NAN);
-            for (m, detector) in detectors.iter_mut().enumerate() {
-                detector.update(t, values.get(m).copied().unwrap_or(f64::NAN), median);
-                if let Some((_, device, _, _, _)) = members.get(m) {
-                    out.closed(&device.path, detector.drain_events());
+            for (m, change) in drift.step(t, &values) {
+                if let Some((_, device, _, _)) = members.get(m) {
+                    out.closed(&device.path, vec![change]);
                 }
             }
-            t += GRID_S;
+            t += PEER_GRID_S;
         }
-        for (detector, (_, device, _, _, _)) in detectors.iter().zip(&members) {
+        for (detector, (_, device, _, _)) in drift.detectors().iter().zip(&members) {
             if let Some(event) = detector.ongoing() {
                 out.add(&device.path, event, last);
             }

@@ -11,6 +11,10 @@
 //! rebuilt from history the same way). Gap timers count silence on the data clock (the newest
 //! reading of any device) and are resumed after a restart, so server downtime is not
 //! mistaken for silent devices.
+//!
+//! Peer groups ([`crate::detectors::peer_groups`]: air temperature, humidity, irradiance and
+//! soil temperature across the region's stations and plots) are judged together on a
+//! 10-minute grid that trails the data clock by the lag, each member against the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -26,7 +30,7 @@ use fieldline_ingest::FieldValue;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{Alerts, AlertsConfig, Origin};
-use crate::commands::detect::generic_config;
+use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
 use crate::store::Store;
 use crate::store::table::ScanFilter;
 use crate::timefmt::parse_offset;
@@ -70,6 +74,30 @@ struct EngineState {
     /// Data time up to which readings were processed (ns).
     cursor_ns: Option<i64>,
     devices: BTreeMap<DeviceKey, DeviceState>,
+    /// (A state file from before peer groups does not decode: detectors relearn from history.)
+    groups: Vec<GroupState>,
+}
+
+/// A peer group ([`peer_groups`]) of the devices seen so far, judged on a grid that trails
+/// the data clock by the lag (so late readings are in).
+#[derive(Serialize, Deserialize)]
+struct GroupState {
+    label: String,
+    members: Vec<GroupMember>,
+    drift: GroupDrift,
+    /// Next grid time to judge (unix s).
+    next_t: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GroupMember {
+    key: DeviceKey,
+    measurement: String,
+    field: String,
+    /// To the group's unit.
+    factor: f64,
+    /// Readings (group unit) the grid has not passed yet.
+    recent: BTreeMap<i64, f64>,
 }
 
 /// One device's readings in a window: time → field → value (numbers and text).
@@ -150,7 +178,7 @@ impl Detection {
         let start = match self.state.cursor_ns {
             Some(c) => c - lag,
             // First run: only what is current; history is learned per device at first sight.
-            None => fieldline_ingest::point::now_ns() - lag,
+            None => self.config.live_from_s.map_or_else(fieldline_ingest::point::now_ns, |s| s * NS) - lag,
         };
         let window = match scan_window(store, start, i64::MAX) {
             Ok(w) => w,
@@ -207,6 +235,10 @@ impl Detection {
                     self.create_devices(&new, &history, &window);
                     let mut discard = Vec::new();
                     self.process(&history, Some(&new), &mut discard);
+                    if self.join_groups() {
+                        // Groups that gained members start afresh and learn from the history.
+                        self.step_groups(&history, first - 1, None);
+                    }
                     tracing::info!(devices = new.len(), "new devices: detectors learned from stored history");
                 }
                 Err(e) => tracing::error!(error = %e, "detection: reading history failed"),
@@ -215,6 +247,7 @@ impl Detection {
 
         let mut changes = Vec::new();
         let checked = self.process(&window, None, &mut changes);
+        self.step_groups(&window, data_clock - self.config.lag_secs.max(PEER_GRID_S), Some(&mut changes));
         alerts.metrics.readings_checked.inc_by(checked);
         for d in self.state.devices.values_mut() {
             d.gap.check(data_clock);
@@ -236,12 +269,16 @@ impl Detection {
             }
         }
         // Ongoing conditions refresh their alert's last-seen time.
-        for d in self.state.devices.values() {
+        let group_events = self.state.groups.iter().flat_map(|g| {
+            g.members.iter().zip(g.drift.detectors()).filter_map(|(m, d)| Some((m.key.as_str(), d.ongoing()?)))
+        });
+        let device_events =
+            self.state.devices.iter().flat_map(|(key, d)| ongoing(d).into_iter().map(move |e| (key.as_str(), e)));
+        for (key, event) in device_events.chain(group_events) {
+            let Some(d) = self.state.devices.get(key) else { continue };
             let origin = Origin { measurement: &d.measurement, site: &d.site, device: &d.device };
-            for event in ongoing(d) {
-                if let Err(e) = handle.block_on(alerts.refresh(&origin, event)) {
-                    tracing::error!(error = %e, "could not refresh alert");
-                }
+            if let Err(e) = handle.block_on(alerts.refresh(&origin, event)) {
+                tracing::error!(error = %e, "could not refresh alert");
             }
         }
         if self.last_save.elapsed().as_secs() >= self.config.state_save_secs {
@@ -335,6 +372,109 @@ impl Detection {
                         domain: domain.unwrap_or(Domain::None),
                     },
                 );
+            }
+        }
+    }
+
+    /// Adds the devices that measure a peer group's quantity to the group. A group that
+    /// gained members starts afresh (its offsets are relative to the whole group); returns
+    /// whether any did.
+    fn join_groups(&mut self) -> bool {
+        let mut changed = false;
+        for group in peer_groups() {
+            let index = match self.state.groups.iter().position(|g| g.label == group.label) {
+                Some(i) => i,
+                None => {
+                    self.state.groups.push(GroupState {
+                        label: group.label.to_string(),
+                        members: Vec::new(),
+                        drift: GroupDrift::new(group.config()),
+                        next_t: None,
+                    });
+                    self.state.groups.len() - 1
+                }
+            };
+            let Some(state) = self.state.groups.get_mut(index) else { continue };
+            let mut joined = false;
+            for (key, d) in &self.state.devices {
+                for field in d.generic.keys() {
+                    let Some(factor) = group.factor(&d.measurement, field) else { continue };
+                    if !state.members.iter().any(|m| m.key == *key && m.field == *field) {
+                        state.members.push(GroupMember {
+                            key: key.clone(),
+                            measurement: d.measurement.clone(),
+                            field: field.clone(),
+                            factor,
+                            recent: BTreeMap::new(),
+                        });
+                        joined = true;
+                    }
+                }
+            }
+            if joined {
+                state.drift = GroupDrift::new(group.config());
+                for m in &state.members {
+                    if let Err(e) = state.drift.add_member(&m.field) {
+                        tracing::error!(error = %e, group = group.label, "peer group detector");
+                    }
+                }
+                state.next_t = None;
+                for m in &mut state.members {
+                    m.recent.clear();
+                }
+                tracing::info!(group = group.label, members = state.members.len(), "peer group formed");
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Judges the peer groups on their grid up to `until` (unix s), each member by its latest
+    /// reading of the last grid step; event changes go to `out` (none while learning).
+    fn step_groups(
+        &mut self,
+        data: &BTreeMap<String, KindRows>,
+        until: i64,
+        mut out: Option<&mut Vec<(Owner, EventChange)>>,
+    ) {
+        let EngineState { groups, devices, .. } = &mut self.state;
+        for group in groups.iter_mut() {
+            let floor = group.next_t.map_or(i64::MIN, |t| t - PEER_GRID_S);
+            for m in &mut group.members {
+                let Some((_, _, rows)) = data.get(&m.measurement).and_then(|k| k.devices.get(&m.key)) else { continue };
+                for (&t, fields) in rows.range(floor.saturating_add(1)..) {
+                    let v = num(fields.get(&m.field));
+                    if v.is_finite() {
+                        m.recent.insert(t, v * m.factor);
+                    }
+                }
+            }
+            let first = group.next_t.or_else(|| {
+                let earliest = group.members.iter().filter_map(|m| m.recent.keys().next()).min()?;
+                Some(earliest.div_euclid(PEER_GRID_S) * PEER_GRID_S + PEER_GRID_S)
+            });
+            let Some(mut t) = first else { continue };
+            let mut values = vec![f64::NAN; group.members.len()];
+            while t <= until {
+                for (value, m) in values.iter_mut().zip(&group.members) {
+                    *value = m.recent.range(t - PEER_GRID_S + 1..=t).next_back().map_or(f64::NAN, |(_, v)| *v);
+                }
+                for (i, change) in group.drift.step(t, &values) {
+                    let (Some(out), Some(d)) =
+                        (out.as_deref_mut(), group.members.get(i).and_then(|m| devices.get(&m.key)))
+                    else {
+                        continue;
+                    };
+                    if matches!(&change, EventChange::Opened(e) if e.start_s < d.live_from_s) {
+                        continue;
+                    }
+                    out.push(((d.measurement.clone(), d.site.clone(), d.device.clone()), change));
+                }
+                t += PEER_GRID_S;
+            }
+            group.next_t = Some(t);
+            for m in &mut group.members {
+                m.recent = m.recent.split_off(&(t - PEER_GRID_S + 1));
             }
         }
     }
