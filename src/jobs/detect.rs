@@ -524,8 +524,10 @@ impl Detection {
                     let curtailed = as_of(plant, t, "curtailed") > 0.5;
                     match &mut d.domain {
                         Domain::Turbine(curve) => {
-                            let status_curtailed =
-                                matches!(fields.get("status"), Some(FieldValue::Str(s)) if s == "curtailed");
+                            // Pitched to a dispatch limit or stopped above cut-out: operation as
+                            // designed, not underperformance.
+                            let status_held_back = matches!(fields.get("status"),
+                                Some(FieldValue::Str(s)) if s == "curtailed" || s == "storm");
                             curve.update(&TurbineReading {
                                 t,
                                 wind_speed_ms: num(fields.get("wind_speed_ms")),
@@ -533,7 +535,7 @@ impl Detection {
                                 air_temp_c: num(fields.get("ambient_temp_c")),
                                 pressure_hpa: as_of(met, t, "pressure_hpa"),
                                 relative_humidity_pct: as_of(met, t, "rh_pct"),
-                                curtailed: curtailed || status_curtailed,
+                                curtailed: curtailed || status_held_back,
                             });
                         }
                         Domain::Inverter { peer, performance } => {
