@@ -64,8 +64,8 @@ drift of temperature, humidity, irradiance and soil temperature sensors against 
 of their peers (each corrected by its usual offset, so one drifting sensor cannot drag the
 reference); soil conductivity against soil moisture in each plot; the turbine power
 curve; PV inverters against their peers and against the met station's irradiance;
-pest-trap outbreaks (EARS C2); peony frost (stages 3-4) and drought (below --refill-point
-for 2 days). A detection matches a ground-truth event on the same device, overlapping
+pest-trap outbreaks (EARS C2 over flight days); peony frost (stages 3-4) and drought
+(below --refill-point for 2 days). A detection matches a ground-truth event on the same device, overlapping
 [start, end + --tolerance], whose field is one the detection is computed from (a power-
 curve alert covers power, wind speed and temperature; AC and DC power count as one; `*`
 matches any field; detectors that judge whole days, PV performance ratio and pest catches,
