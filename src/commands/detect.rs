@@ -3,8 +3,9 @@
 //!
 //! Scoring mode (`--input`) streams one series through
 //! [`fieldline_analytics::anomaly::SeriesDetector`] and writes one score per input row, each
-//! computed from that row and the rows before it only. Evaluation mode (`--data`) runs the
-//! detectors a deployment would run on a `fieldline simulate --out` directory — generic
+//! computed from that row and the rows before it only. Evaluation mode (`--data`) feeds a
+//! `fieldline simulate --out` directory through `serve`'s detection engine
+//! ([`crate::jobs::detect::Detection::replay`]) as if the readings arrived live — generic
 //! checks on every sensor field, device gaps on a timer, peer drift across the region, and
 //! the turbine, PV, pest and peony detectors — and scores their events against
 //! `ground_truth.jsonl`.
@@ -20,19 +21,16 @@ use anyhow::{Context, bail};
 use clap::Args;
 use fieldline_analytics::anomaly::generic::SeriesConfig;
 use fieldline_analytics::anomaly::peer::median_of;
-use fieldline_analytics::anomaly::peony::{DroughtConfig, DroughtStress, FrostConfig, FrostRisk};
-use fieldline_analytics::anomaly::pest::{PestConfig, PestOutbreak};
-use fieldline_analytics::anomaly::power_curve::{PowerCurve, PowerCurveConfig, TurbineReading};
-use fieldline_analytics::anomaly::pv::{PvPeer, PvPeerConfig, PvPerformance, PvPerformanceConfig, PvReading};
-use fieldline_analytics::anomaly::relation::{Relation, RelationConfig};
 use fieldline_analytics::anomaly::{DetectorName, Event, EventChange, EventKind, SeriesDetector};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
+use crate::alerts::AlertsConfig;
+use crate::jobs::detect::{Detection as Engine, KindRows, Rows, Window};
 use crate::timefmt::{format_time, parse_duration, parse_offset};
+use fieldline_ingest::FieldValue;
 
 const AFTER_HELP: &str = "\
 Detectors (--detector; `auto` runs them all and reports the largest score):
@@ -58,8 +56,9 @@ value is not evidence of an anomaly; a silence is the gap detector's business). 
 RFC 3339, `YYYY-MM-DD HH:MM:SS[.fff]` or `YYYY-MM-DDTHH:MM:SS` (naive = UTC), a date, or
 epoch seconds (milliseconds and smaller units are recognized by size).
 
-Evaluation (--data DIR): runs on a `fieldline simulate --out DIR` directory (CSV) what a
-deployment runs: range, stuck and spike on sensor fields; device gaps on a 1-minute timer;
+Evaluation (--data DIR): feeds a `fieldline simulate --out DIR` directory (CSV) through the
+server's detection engine as if the readings arrived live (a tick every minute of data
+time), so it measures what `serve` runs: range, stuck and spike on sensor fields; device gaps on a 1-minute timer;
 drift of temperature, humidity, irradiance and soil temperature sensors against the median
 of their peers (each corrected by its usual offset, so one drifting sensor cannot drag the
 reference); soil conductivity against soil moisture in each plot; the turbine power
@@ -353,20 +352,6 @@ struct DeviceData {
     status: Vec<u8>,
 }
 
-impl DeviceData {
-    /// The row at time `t`, if there is one.
-    fn row_at(&self, t: i64) -> Option<usize> {
-        self.times.binary_search(&t).ok()
-    }
-
-    /// The latest row in `(t - window, t]`.
-    fn latest_within(&self, t: i64, window: i64) -> Option<usize> {
-        let after = self.times.partition_point(|&x| x <= t);
-        let row = after.checked_sub(1)?;
-        (self.times.get(row).is_some_and(|&x| x > t - window)).then_some(row)
-    }
-}
-
 /// One CSV file of the simulator: a device kind.
 struct KindData {
     kind: String,
@@ -501,294 +486,89 @@ impl Collector {
             matched: None,
         });
     }
+}
 
-    /// Keeps the closed events of `changes`.
-    fn closed(&mut self, device: &str, changes: Vec<EventChange>) {
-        for change in changes {
-            if let EventChange::Closed(event) = change {
-                self.add(device, &event, event.last_s);
+/// The readings of `[start − lag, end)` as the detection engine takes them, for every kind
+/// and device.
+fn window_of(kinds: &[KindData], start: i64, end: i64, lag: i64) -> Window {
+    let mut window = Window::new();
+    for kind in kinds {
+        let mut rows_of_kind = KindRows::default();
+        for device in &kind.devices {
+            let from = device.times.partition_point(|&t| t < start - lag);
+            let to = device.times.partition_point(|&t| t < end);
+            let mut rows = Rows::new();
+            for row in from..to {
+                let Some(&t) = device.times.get(row) else { continue };
+                let mut fields = BTreeMap::new();
+                for (f, name) in kind.fields.iter().enumerate() {
+                    if name == "status" {
+                        let code = device.status.get(row).map(|c| usize::from(*c));
+                        if let Some(text) = code.and_then(|c| kind.statuses.get(c)) {
+                            fields.insert(name.clone(), FieldValue::Str(text.clone()));
+                        }
+                        continue;
+                    }
+                    let value = kind.value(device, f, row);
+                    if value.is_finite() {
+                        fields.insert(name.clone(), FieldValue::Float(value));
+                    }
+                }
+                rows.insert(t, fields);
             }
+            let name = device.path.rsplit('/').next().unwrap_or(&device.path).to_string();
+            let key = format!("{}/{}", kind.kind, device.path);
+            rows_of_kind.devices.insert(key, (device.site.clone(), name, rows));
         }
+        window.insert(kind.kind.clone(), rows_of_kind);
     }
+    window
 }
 
-/// Runs the generic detectors and the device's gap timer over one device.
-fn run_generic(kind: &KindData, device: &DeviceData, data_end: i64, out: &mut Collector) -> anyhow::Result<()> {
-    let mut fields: Vec<(usize, SeriesDetector)> = Vec::new();
-    for (f, name) in kind.fields.iter().enumerate() {
-        if let Some(config) = generic_config(&kind.kind, name) {
-            fields.push((f, SeriesDetector::new(name, config)?));
-        }
-    }
-    let mut gap = SeriesDetector::new("*", SeriesConfig::only(DetectorName::Gap))?;
-    let mut previous: Option<i64> = None;
-    for (row, &t) in device.times.iter().enumerate() {
-        // The server's timer: a check every minute of silence.
-        if let Some(last) = previous {
-            let mut now = last + 60;
-            while now < t {
-                gap.check(now);
-                now += 60;
-            }
-        }
-        previous = Some(t);
-        gap.update(t, 0.0);
-        out.closed(&device.path, gap.drain_events());
-        for (f, detector) in &mut fields {
-            detector.update(t, kind.value(device, *f, row));
-            out.closed(&device.path, detector.drain_events());
-        }
-    }
-    if let Some(last) = previous {
-        let mut now = last + 60;
-        while now <= data_end {
-            gap.check(now);
-            now += 60;
-        }
-    }
-    out.closed(&device.path, gap.drain_events());
-    for detector in std::iter::once(&gap).chain(fields.iter().map(|(_, d)| d)) {
-        for event in detector.ongoing() {
-            out.add(&device.path, event, data_end);
-        }
-    }
-    Ok(())
-}
-
-/// A device of another kind at the same site (the met station, the plant meter).
-fn site_device<'a>(kind: Option<&'a KindData>, site: &str) -> Option<&'a DeviceData> {
-    kind?.devices.iter().find(|d| d.site == site)
-}
-
-fn run_turbines(
-    turbines: &KindData,
-    met: Option<&KindData>,
-    plant: Option<&KindData>,
+/// Runs the server's detection engine ([`Engine`]) over the data as if it arrived live,
+/// learning from the readings before `live_from` and ticking every minute of data time.
+fn run_engine(
+    kinds: &[KindData],
+    config: AlertsConfig,
+    live_from: i64,
+    data_end: i64,
     out: &mut Collector,
 ) -> anyhow::Result<()> {
-    let (Some(wind), Some(power), Some(temp)) =
-        (turbines.field("wind_speed_ms"), turbines.field("power_kw"), turbines.field("ambient_temp_c"))
-    else {
-        return Ok(());
-    };
-    // Not free to follow the wind: pitched to a dispatch limit, or stopped by the controller
-    // in a storm (above cut-out) — operation as designed, not underperformance.
-    let held_back: Vec<usize> = turbines
-        .statuses
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| *s == "curtailed" || *s == "storm")
-        .map(|(i, _)| i)
-        .collect();
-    for device in &turbines.devices {
-        let met_device = site_device(met, &device.site);
-        let pressure_field = met.and_then(|m| m.field("pressure_hpa"));
-        let humidity_field = met.and_then(|m| m.field("rh_pct"));
-        let plant_device = site_device(plant, &device.site);
-        let curtailed_field = plant.and_then(|p| p.field("curtailed"));
-        let mut curve = PowerCurve::new("power_kw", PowerCurveConfig::default())?;
-        for (row, &t) in device.times.iter().enumerate() {
-            let met_value = |field: Option<usize>| match (met, met_device, field) {
-                (Some(m), Some(d), Some(f)) => d.row_at(t).map_or(f64::NAN, |r| m.value(d, f, r)),
-                _ => f64::NAN,
-            };
-            let plant_curtailed = match (plant, plant_device, curtailed_field) {
-                (Some(p), Some(d), Some(f)) => d.row_at(t).is_some_and(|r| p.value(d, f, r) > 0.5),
-                _ => false,
-            };
-            let status_held_back = device.status.get(row).is_some_and(|s| held_back.contains(&usize::from(*s)));
-            curve.update(&TurbineReading {
-                t,
-                wind_speed_ms: turbines.value(device, wind, row),
-                power_kw: turbines.value(device, power, row),
-                air_temp_c: turbines.value(device, temp, row),
-                pressure_hpa: met_value(pressure_field),
-                relative_humidity_pct: met_value(humidity_field),
-                curtailed: plant_curtailed || status_held_back,
-            });
-            out.closed(&device.path, curve.drain_events());
-        }
-        if let (Some(event), Some(&last)) = (curve.ongoing(), device.times.last()) {
-            out.add(&device.path, event, last);
+    const DAY_S: i64 = 86_400;
+    let first = kinds.iter().flat_map(|k| k.devices.iter().filter_map(|d| d.times.first())).min().copied().unwrap_or(0);
+    let lag = config.lag_secs.max(0);
+    // The inverters' ratings: the most each delivered in the run (a nameplate figure).
+    let mut capacity_kw = BTreeMap::new();
+    if let Some(inverters) = kinds.iter().find(|k| k.kind == "pv_inverter")
+        && let Some(ac) = inverters.field("ac_power_kw")
+    {
+        for device in &inverters.devices {
+            let most = device
+                .columns
+                .get(ac)
+                .into_iter()
+                .flatten()
+                .filter(|v| v.is_finite())
+                .fold(0.0, |a, &b| f64::max(a, b));
+            capacity_kw.insert(format!("pv_inverter/{}", device.path), most);
         }
     }
-    Ok(())
-}
-
-fn run_inverters(
-    inverters: &KindData,
-    met: Option<&KindData>,
-    plant: Option<&KindData>,
-    out: &mut Collector,
-) -> anyhow::Result<()> {
-    let Some(ac) = inverters.field("ac_power_kw") else { return Ok(()) };
-    let mut sites: Vec<&str> = inverters.devices.iter().map(|d| d.site.as_str()).collect();
-    sites.sort_unstable();
-    sites.dedup();
-    for site in sites {
-        let members: Vec<&DeviceData> = inverters.devices.iter().filter(|d| d.site == site).collect();
-        // Capacity: the largest output seen, as dispatch sees an inverter's rating.
-        let capacity = |d: &DeviceData| d.columns.get(ac).map_or(0.0, |c| c.iter().copied().fold(0.0, f64::max));
-        let met_device = site_device(met, site);
-        let irradiance_field = met.and_then(|m| m.field("poa_wm2").or_else(|| m.field("ghi_wm2")));
-        let module_temp_field = met.and_then(|m| m.field("module_temp_c"));
-        let plant_device = site_device(plant, site);
-        let curtailed_field = plant.and_then(|p| p.field("curtailed"));
-        let mut peers: Vec<PvPeer> = Vec::new();
-        let mut performance: Vec<PvPerformance> = Vec::new();
-        for d in &members {
-            let cap = capacity(d).max(1.0);
-            peers.push(PvPeer::new("ac_power_kw", cap, PvPeerConfig::default())?);
-            // The DC rating is not in the data: PR is learned relative to the AC rating.
-            let config = PvPerformanceConfig { ac_limit_kw: Some(cap), ..PvPerformanceConfig::default() };
-            performance.push(PvPerformance::new("ac_power_kw", cap, config)?);
-        }
-        // All readings of the site in time order, to compare inverters at the same instant.
-        let mut readings: Vec<(i64, usize, f64)> = Vec::new();
-        for (m, d) in members.iter().enumerate() {
-            for (row, &t) in d.times.iter().enumerate() {
-                readings.push((t, m, inverters.value(d, ac, row)));
-            }
-        }
-        readings.sort_by_key(|&(t, m, _)| (t, m));
-        let mut scratch = Vec::new();
-        let mut values: Vec<(usize, f64)> = Vec::new();
-        let mut start = 0;
-        while start < readings.len() {
-            let t = readings.get(start).map_or(0, |r| r.0);
-            let end = start + readings.get(start..).map_or(0, |rest| rest.iter().take_while(|r| r.0 == t).count());
-            values.clear();
-            values.extend(readings.get(start..end).unwrap_or(&[]).iter().map(|&(_, m, v)| (m, v)));
-            start = end.max(start + 1);
-            let met_value = |field: Option<usize>| match (met, met_device, field) {
-                (Some(m), Some(d), Some(f)) => d.row_at(t).map_or(f64::NAN, |r| m.value(d, f, r)),
-                _ => f64::NAN,
-            };
-            let (irradiance, module_temp) = (met_value(irradiance_field), met_value(module_temp_field));
-            let curtailed = match (plant, plant_device, curtailed_field) {
-                (Some(p), Some(d), Some(f)) => d.row_at(t).is_some_and(|r| p.value(d, f, r) > 0.5),
-                _ => false,
-            };
-            for &(m, own) in &values {
-                let others = values.iter().filter(|(o, _)| *o != m).map(|(_, v)| *v);
-                let median = median_of(others, &mut scratch).unwrap_or(f64::NAN);
-                let (Some(peer), Some(pr), Some(device)) = (peers.get_mut(m), performance.get_mut(m), members.get(m))
-                else {
-                    continue;
-                };
-                peer.update(t, own, median, curtailed);
-                out.closed(&device.path, peer.drain_events());
-                pr.update(&PvReading {
-                    t,
-                    ac_power_kw: own,
-                    irradiance_wm2: irradiance,
-                    module_temp_c: module_temp,
-                    curtailed,
-                });
-                out.closed(&device.path, pr.drain_events());
-            }
-        }
-        for (m, device) in members.iter().enumerate() {
-            let last = device.times.last().copied().unwrap_or(0);
-            if let Some(event) = peers.get(m).and_then(PvPeer::ongoing) {
-                out.add(&device.path, event, last);
-            }
-            if let Some(event) = performance.get(m).and_then(PvPerformance::ongoing) {
-                out.add(&device.path, event, last);
-            }
+    let windows = (0..)
+        .map(|day| first.div_euclid(DAY_S) * DAY_S + day * DAY_S)
+        .take_while(|start| *start <= data_end)
+        .map(|start| {
+            let end = (start + DAY_S).min(data_end + 1);
+            (end, window_of(kinds, start, end, lag))
+        });
+    let mut engine = Engine::offline(config);
+    let replayed = engine.replay(windows, live_from, 60, &capacity_kw);
+    for ((_, site, device), change) in replayed.changes {
+        if let EventChange::Closed(event) = change {
+            out.add(&format!("{site}/{device}"), &event, event.last_s);
         }
     }
-    Ok(())
-}
-
-fn run_traps(traps: &KindData, utc_offset_s: i64, out: &mut Collector) -> anyhow::Result<()> {
-    let Some(count) = traps.field("count") else { return Ok(()) };
-    for device in &traps.devices {
-        let mut pest = PestOutbreak::new("count", PestConfig { utc_offset_s, ..PestConfig::default() })?;
-        for (row, &t) in device.times.iter().enumerate() {
-            pest.update(t, traps.value(device, count, row));
-            out.closed(&device.path, pest.drain_events());
-        }
-        if let (Some(event), Some(&last)) = (pest.ongoing(), device.times.last()) {
-            out.add(&device.path, event, last);
-        }
-    }
-    Ok(())
-}
-
-fn run_plots(plots: &KindData, refill_point_pct: f64, out: &mut Collector) -> anyhow::Result<()> {
-    let (temp, stage, vwc) = (plots.field("air_temp_c"), plots.field("stage"), plots.field("soil_vwc_pct"));
-    let ec = plots.field("soil_ec_ds_m");
-    for device in &plots.devices {
-        let mut frost = FrostRisk::new("air_temp_c", FrostConfig::default())?;
-        let mut drought =
-            DroughtStress::new("soil_vwc_pct", DroughtConfig { refill_point_pct, ..DroughtConfig::default() })?;
-        let mut conductivity = Relation::new("soil_ec_ds_m", RelationConfig::default())?;
-        for (row, &t) in device.times.iter().enumerate() {
-            if let (Some(vwc), Some(ec)) = (vwc, ec) {
-                conductivity.update(t, plots.value(device, vwc, row), plots.value(device, ec, row));
-                out.closed(&device.path, conductivity.drain_events());
-            }
-            if let Some(temp) = temp {
-                let stage_code = stage.map_or(f64::NAN, |s| plots.value(device, s, row));
-                frost.observe(t, plots.value(device, temp, row), stage_code);
-                out.closed(&device.path, frost.drain_events());
-            }
-            if let Some(vwc) = vwc {
-                drought.update(t, plots.value(device, vwc, row));
-                out.closed(&device.path, drought.drain_events());
-            }
-        }
-        let last = device.times.last().copied().unwrap_or(0);
-        for event in [frost.ongoing(), drought.ongoing(), conductivity.ongoing()].into_iter().flatten() {
-            out.add(&device.path, event, last);
-        }
-    }
-    Ok(())
-}
-
-/// Drift of each member of each peer group ([`peer_groups`]) against the others, on a
-/// 10-minute grid (each member's latest reading of the last 10 minutes), as `serve` runs it.
-fn run_peer_groups(kinds: &[KindData], out: &mut Collector) -> anyhow::Result<()> {
-    for group in peer_groups() {
-        let mut members: Vec<(&KindData, &DeviceData, usize, f64)> = Vec::new();
-        let mut drift = GroupDrift::new(group.config());
-        for (kind_name, field, factor) in &group.members {
-            let Some(kind) = kinds.iter().find(|k| k.kind == *kind_name) else { continue };
-            let Some(f) = kind.field(field) else { continue };
-            for device in &kind.devices {
-                // A device that never reports the field (a mast without a pyranometer) is no peer.
-                if device.columns.get(f).is_some_and(|c| c.iter().any(|v| v.is_finite())) {
-                    members.push((kind, device, f, *factor));
-                    drift.add_member(field)?;
-                }
-            }
-        }
-        if !drift.can_judge() {
-            tracing::debug!(group = group.label, members = members.len(), "too few peers, skipped");
-            continue;
-        }
-        let first = members.iter().filter_map(|m| m.1.times.first()).min().copied().unwrap_or(0);
-        let last = members.iter().filter_map(|m| m.1.times.last()).max().copied().unwrap_or(0);
-        let mut values = vec![f64::NAN; members.len()];
-        let mut t = first.div_euclid(PEER_GRID_S) * PEER_GRID_S + PEER_GRID_S;
-        while t <= last {
-            for (value, (kind, device, f, factor)) in values.iter_mut().zip(&members) {
-                *value =
-                    device.latest_within(t, PEER_GRID_S).map_or(f64::NAN, |row| kind.value(device, *f, row) * factor);
-            }
-            for (m, change) in drift.step(t, &values) {
-                if let Some((_, device, _, _)) = members.get(m) {
-                    out.closed(&device.path, vec![change]);
-                }
-            }
-            t += PEER_GRID_S;
-        }
-        for (detector, (_, device, _, _)) in drift.detectors().iter().zip(&members) {
-            if let Some(event) = detector.ongoing() {
-                out.add(&device.path, event, last);
-            }
-        }
+    for ((_, site, device), event) in replayed.open {
+        out.add(&format!("{site}/{device}"), &event, data_end);
     }
     Ok(())
 }
@@ -929,7 +709,7 @@ fn median(values: &mut [f64]) -> Option<f64> {
 fn evaluate(args: &DetectArgs, dir: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let tolerance_s = parse_duration(&args.tolerance)?.div_euclid(1_000_000_000);
-    let utc_offset_s = i64::from(parse_offset(&args.timezone)?.whole_seconds());
+    parse_offset(&args.timezone)?;
     let truth_path = args.truth.clone().unwrap_or_else(|| dir.join("ground_truth.jsonl"));
     let mut truth = read_truth(&truth_path)?;
     let mut kinds = Vec::new();
@@ -948,29 +728,15 @@ fn evaluate(args: &DetectArgs, dir: &Path) -> anyhow::Result<()> {
         kinds.iter().flat_map(|k| k.devices.iter().filter_map(|d| d.times.last())).max().copied().unwrap_or(0);
     eprintln!("loaded {} kinds in {:.1} s; running detectors ...", kinds.len(), started.elapsed().as_secs_f64());
 
-    let mut collector = Collector::default();
-    for kind in &kinds {
-        for device in &kind.devices {
-            run_generic(kind, device, data_end, &mut collector)?;
-        }
-    }
-    let find = |name: &str| kinds.iter().find(|k| k.kind == name);
-    let (met, plant) = (find("met_station"), find("plant"));
-    if let Some(turbines) = find("wind_turbine") {
-        run_turbines(turbines, met, plant, &mut collector)?;
-    }
-    if let Some(inverters) = find("pv_inverter") {
-        run_inverters(inverters, met, plant, &mut collector)?;
-    }
-    if let Some(traps) = find("pest_trap") {
-        run_traps(traps, utc_offset_s, &mut collector)?;
-    }
-    if let Some(plots) = find("peony_plot") {
-        run_plots(plots, args.refill_point, &mut collector)?;
-    }
-    run_peer_groups(&kinds, &mut collector)?;
-
     let scored_from = first + (args.warmup_days.max(0.0) * 86_400.0) as i64;
+    let mut collector = Collector::default();
+    let config = AlertsConfig {
+        utc_offset: args.timezone.clone(),
+        refill_point_pct: args.refill_point,
+        ..AlertsConfig::default()
+    };
+    run_engine(&kinds, config, scored_from, data_end, &mut collector)?;
+
     let devices: Vec<String> = kinds.iter().flat_map(|k| k.devices.iter().map(|d| d.path.clone())).collect();
     let report =
         score(dir, truth, collector.detections, Period { from: scored_from, until: data_end, tolerance_s, devices });

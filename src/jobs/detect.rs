@@ -101,11 +101,26 @@ struct GroupMember {
 }
 
 /// One device's readings in a window: time → field → value (numbers and text).
-type Rows = BTreeMap<i64, BTreeMap<String, FieldValue>>;
+pub(crate) type Rows = BTreeMap<i64, BTreeMap<String, FieldValue>>;
 
-/// Readings of one measurement in a window, by device key.
-struct KindRows {
-    devices: BTreeMap<DeviceKey, (String, String, Rows)>,
+/// Readings of one measurement in a window, by device key (`measurement/site/device`):
+/// (site, device, rows).
+#[derive(Default)]
+pub(crate) struct KindRows {
+    pub(crate) devices: BTreeMap<DeviceKey, (String, String, Rows)>,
+}
+
+/// Readings of every kind in a window, by measurement.
+pub(crate) type Window = BTreeMap<String, KindRows>;
+
+/// (measurement, site, device) of an event.
+pub(crate) type Owner = (String, String, String);
+
+/// What [`Detection::replay`] found: every event change from live on, and the events still
+/// open at the end, each with its device.
+pub(crate) struct Replayed {
+    pub(crate) changes: Vec<(Owner, EventChange)>,
+    pub(crate) open: Vec<(Owner, Event)>,
 }
 
 /// The detection job.
@@ -171,6 +186,88 @@ impl Detection {
         }
     }
 
+    /// The engine without a data dir or state file, for `fieldline detect --data`.
+    pub(crate) fn offline(config: AlertsConfig) -> Self {
+        let offset_s = parse_offset(&config.utc_offset).map(|o| i64::from(o.whole_seconds())).unwrap_or(8 * 3600);
+        Detection {
+            config,
+            offset_s,
+            state: EngineState::default(),
+            path: PathBuf::new(),
+            last_save: Instant::now(),
+            resume_pending: false,
+        }
+    }
+
+    /// Runs readings through the engine as `serve` runs them as they arrive, with a tick every
+    /// `tick_s` of data time. `windows` yields `(end, readings)` in time order, the readings
+    /// of `[previous end − lag, end)` (the overlap gives context lookups their recent past).
+    /// Readings before `live_from` are the history the detectors learn from; the event
+    /// changes from `live_from` on are returned with their device, then the events still open
+    /// at the end. `capacity_kw` gives inverter ratings where known.
+    pub(crate) fn replay(
+        &mut self,
+        windows: impl IntoIterator<Item = (i64, Window)>,
+        live_from: i64,
+        tick_s: i64,
+        capacity_kw: &BTreeMap<DeviceKey, f64>,
+    ) -> Replayed {
+        let lag = self.config.lag_secs.max(PEER_GRID_S);
+        let tick_s = tick_s.max(1);
+        let mut out = Vec::new();
+        let mut next_tick: Option<i64> = None;
+        for (end, window) in windows {
+            let new: BTreeSet<DeviceKey> = window
+                .values()
+                .flat_map(|k| k.devices.keys())
+                .filter(|key| !self.state.devices.contains_key(*key))
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                self.create_devices(&new, &Window::new(), &window, capacity_kw);
+                for key in &new {
+                    if let Some(d) = self.state.devices.get_mut(key) {
+                        d.live_from_s = d.live_from_s.max(live_from);
+                    }
+                }
+                self.join_groups();
+            }
+            let first = window.values().flat_map(|k| k.devices.values()).filter_map(|d| d.2.keys().next()).min();
+            let Some(mut t) = next_tick.or_else(|| first.map(|f| f.div_euclid(tick_s) * tick_s + tick_s)) else {
+                continue;
+            };
+            while t < end {
+                let mut changes = Vec::new();
+                self.process(&window, None, &mut changes, t);
+                self.step_groups(&window, t - lag, Some(&mut changes), t);
+                for d in self.state.devices.values_mut() {
+                    d.gap.check(t);
+                    push_changes(&mut changes, d, |d| d.gap.drain_events());
+                }
+                if t >= live_from {
+                    out.extend(changes);
+                }
+                t += tick_s;
+            }
+            next_tick = Some(t);
+        }
+        let owner = |d: &DeviceState| (d.measurement.clone(), d.site.clone(), d.device.clone());
+        let mut open: Vec<(Owner, Event)> = self
+            .state
+            .devices
+            .values()
+            .flat_map(|d| ongoing(d).into_iter().map(move |e| (owner(d), e.clone())))
+            .collect();
+        for group in &self.state.groups {
+            for (m, detector) in group.members.iter().zip(group.drift.detectors()) {
+                if let (Some(event), Some(d)) = (detector.ongoing(), self.state.devices.get(&m.key)) {
+                    open.push((owner(d), event.clone()));
+                }
+            }
+        }
+        Replayed { changes: out, open }
+    }
+
     /// Runs the readings that arrived since the last tick through the detectors and turns
     /// their events into alerts.
     pub fn tick(&mut self, store: &Store, alerts: &Alerts) {
@@ -232,12 +329,12 @@ impl Detection {
             let from = (first - i64::from(self.config.warmup_days) * 86_400) * NS;
             match scan_window(store, from, first * NS) {
                 Ok(history) => {
-                    self.create_devices(&new, &history, &window);
+                    self.create_devices(&new, &history, &window, &BTreeMap::new());
                     let mut discard = Vec::new();
-                    self.process(&history, Some(&new), &mut discard);
+                    self.process(&history, Some(&new), &mut discard, i64::MAX);
                     if self.join_groups() {
                         // Groups that gained members start afresh and learn from the history.
-                        self.step_groups(&history, first - 1, None);
+                        self.step_groups(&history, first - 1, None, i64::MAX);
                     }
                     tracing::info!(devices = new.len(), "new devices: detectors learned from stored history");
                 }
@@ -246,8 +343,8 @@ impl Detection {
         }
 
         let mut changes = Vec::new();
-        let checked = self.process(&window, None, &mut changes);
-        self.step_groups(&window, data_clock - self.config.lag_secs.max(PEER_GRID_S), Some(&mut changes));
+        let checked = self.process(&window, None, &mut changes, i64::MAX);
+        self.step_groups(&window, data_clock - self.config.lag_secs.max(PEER_GRID_S), Some(&mut changes), i64::MAX);
         alerts.metrics.readings_checked.inc_by(checked);
         for d in self.state.devices.values_mut() {
             d.gap.check(data_clock);
@@ -291,6 +388,7 @@ impl Detection {
         keys: &BTreeSet<DeviceKey>,
         history: &BTreeMap<String, KindRows>,
         window: &BTreeMap<String, KindRows>,
+        capacity_kw: &BTreeMap<DeviceKey, f64>,
     ) {
         for (measurement, kind) in window {
             for (key, (site, device, rows)) in &kind.devices {
@@ -306,15 +404,19 @@ impl Detection {
                         generic.insert(field.clone(), d);
                     }
                 }
-                // Capacity of an inverter: the largest output it has shown.
-                let capacity = history
-                    .get(measurement)
-                    .and_then(|k| k.devices.get(key))
-                    .into_iter()
-                    .chain(std::iter::once(&(site.clone(), device.clone(), rows.clone())))
-                    .flat_map(|(_, _, rows)| rows.values().map(|r| num(r.get("ac_power_kw"))))
-                    .filter(|x| x.is_finite())
-                    .fold(0.0, f64::max)
+                // Capacity of an inverter: its rating when known, else the largest output it
+                // has shown.
+                let shown = |rows: &Rows| {
+                    rows.values().map(|r| num(r.get("ac_power_kw"))).filter(|x| x.is_finite()).fold(0.0, f64::max)
+                };
+                let capacity = capacity_kw
+                    .get(key)
+                    .copied()
+                    .unwrap_or_else(|| {
+                        let past =
+                            history.get(measurement).and_then(|k| k.devices.get(key)).map_or(0.0, |d| shown(&d.2));
+                        past.max(shown(rows))
+                    })
                     .max(1.0);
                 let domain = match measurement.as_str() {
                     "wind_turbine" => PowerCurve::new("power_kw", PowerCurveConfig::default())
@@ -436,13 +538,18 @@ impl Detection {
         data: &BTreeMap<String, KindRows>,
         until: i64,
         mut out: Option<&mut Vec<(Owner, EventChange)>>,
+        data_until: i64,
     ) {
         let EngineState { groups, devices, .. } = &mut self.state;
         for group in groups.iter_mut() {
             let floor = group.next_t.map_or(i64::MIN, |t| t - PEER_GRID_S);
             for m in &mut group.members {
                 let Some((_, _, rows)) = data.get(&m.measurement).and_then(|k| k.devices.get(&m.key)) else { continue };
-                for (&t, fields) in rows.range(floor.saturating_add(1)..) {
+                let from = floor.saturating_add(1);
+                if from > data_until {
+                    continue;
+                }
+                for (&t, fields) in rows.range(from..=data_until) {
                     let v = num(fields.get(&m.field));
                     if v.is_finite() {
                         m.recent.insert(t, v * m.factor);
@@ -486,6 +593,7 @@ impl Detection {
         data: &BTreeMap<String, KindRows>,
         only: Option<&BTreeSet<DeviceKey>>,
         out: &mut Vec<(Owner, EventChange)>,
+        until: i64,
     ) -> u64 {
         let mut checked = 0;
         let site_rows = |measurement: &str, site: &str| -> Option<&Rows> {
@@ -498,8 +606,15 @@ impl Detection {
         // PV peers need every inverter of the site at the same instant.
         let mut peer_medians: BTreeMap<(String, i64), Vec<(DeviceKey, f64)>> = BTreeMap::new();
         if let Some(inverters) = data.get("pv_inverter") {
+            // Only the instants some inverter has not been judged at yet.
+            let from = inverters
+                .devices
+                .keys()
+                .map(|key| self.state.devices.get(key).map_or(i64::MIN, |d| d.last_s.saturating_add(1)))
+                .min()
+                .unwrap_or(i64::MIN);
             for (key, (site, _, rows)) in &inverters.devices {
-                for (t, fields) in rows {
+                for (t, fields) in rows.range(from..=until) {
                     peer_medians
                         .entry((site.clone(), *t))
                         .or_default()
@@ -515,7 +630,11 @@ impl Detection {
                 let Some(d) = self.state.devices.get_mut(key) else { continue };
                 let met = site_rows("met_station", site);
                 let plant = site_rows("plant", site);
-                for (&t, fields) in rows.range(d.last_s.saturating_add(1)..) {
+                let from = d.last_s.saturating_add(1);
+                if from > until {
+                    continue;
+                }
+                for (&t, fields) in rows.range(from..=until) {
                     checked += 1;
                     d.gap.update(t, 0.0);
                     for (name, det) in d.generic.iter_mut() {
@@ -572,7 +691,7 @@ impl Detection {
                     }
                     push_changes(out, d, drain_all);
                 }
-                if let Some((&last, _)) = rows.iter().next_back() {
+                if let Some((&last, _)) = rows.range(..=until).next_back() {
                     d.last_s = d.last_s.max(last);
                 }
                 let _ = measurement;
@@ -581,9 +700,6 @@ impl Detection {
         checked
     }
 }
-
-/// (measurement, site, device) of an event.
-type Owner = (String, String, String);
 
 fn push_changes(
     out: &mut Vec<(Owner, EventChange)>,
