@@ -121,7 +121,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         alerts: alerts.clone(),
         data_dir: config.data_dir.clone(),
     };
-    let jobs = jobs::spawn(config.forecast.clone(), config.alerts.clone(), job_ctx, stop_rx.clone());
+    let jobs =
+        jobs::spawn(config.forecast.clone(), config.alerts.clone(), config.schema.clone(), job_ctx, stop_rx.clone());
     let state = AppState {
         store: store.clone(),
         pipeline,

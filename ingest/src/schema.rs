@@ -243,6 +243,14 @@ impl Schema {
         Schema { kinds, by_name }
     }
 
+    /// The rated power (kW) configured for a device of `kind` at `site` (its own entry, else
+    /// the site's `device = "*"` entry), if any.
+    pub fn rated_kw(&self, kind: &str, site: &str, device: &str) -> Option<f64> {
+        let entry = self.kinds.get(*self.by_name.get(kind)?)?;
+        let site = entry.sites.get(site)?;
+        site.devices.get(device).copied().unwrap_or_default().or(site.every_device).rated_kw
+    }
+
     /// The builtin kinds without asset ratings.
     pub fn builtin() -> Schema {
         Schema::new(&SchemaConfig::default())
@@ -661,6 +669,9 @@ mod tests {
         let mut p = point("wind_turbine", vec![("power_kw", float(5000.0))]);
         p.tags = vec![("device".into(), "wt01".into()), ("site".into(), "other".into())];
         assert!(schema.validate(&mut p).is_empty());
+        assert_eq!(schema.rated_kw("wind_turbine", "heze-wind", "wt01"), Some(3000.0));
+        assert_eq!(schema.rated_kw("wind_turbine", "heze-wind", "wt02"), Some(2000.0));
+        assert_eq!(schema.rated_kw("wind_turbine", "other", "wt01"), None);
     }
 
     #[test]

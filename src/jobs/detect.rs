@@ -27,6 +27,7 @@ use fieldline_analytics::anomaly::pv::{PvPeer, PvPeerConfig, PvPerformance, PvPe
 use fieldline_analytics::anomaly::relation::{Relation, RelationConfig};
 use fieldline_analytics::anomaly::{DetectorName, Event, EventChange, SeriesConfig, SeriesDetector};
 use fieldline_ingest::FieldValue;
+use fieldline_ingest::schema::Schema;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{Alerts, AlertsConfig, Origin};
@@ -126,6 +127,9 @@ pub(crate) struct Replayed {
 /// The detection job.
 pub struct Detection {
     config: AlertsConfig,
+    /// Configured asset ratings (`[schema]`): an inverter's rating, where given, is its
+    /// capacity for the PV detectors.
+    ratings: Schema,
     offset_s: i64,
     state: EngineState,
     path: PathBuf,
@@ -142,7 +146,7 @@ impl Detection {
     /// Loads saved detector state from the data dir. Without one, everything already stored
     /// counts as history: devices learn from it when next seen, and only newer readings are
     /// checked (so a lost state file does not re-raise old conditions).
-    pub fn new(config: AlertsConfig, data_dir: &std::path::Path, store: &Store) -> Self {
+    pub fn new(config: AlertsConfig, ratings: Schema, data_dir: &std::path::Path, store: &Store) -> Self {
         let offset_s = parse_offset(&config.utc_offset).map(|o| i64::from(o.whole_seconds())).unwrap_or(8 * 3600);
         let path = data_dir.join("detectors.state");
         let (state, resume_pending) = match std::fs::read(&path) {
@@ -169,7 +173,7 @@ impl Detection {
                 // Readings within `lag` of the newest are re-checked: push the cursor past them.
                 .map(|newest| newest.saturating_add(config.lag_secs.max(0) * NS));
         }
-        Detection { config, offset_s, state, path, last_save: Instant::now(), resume_pending }
+        Detection { config, ratings, offset_s, state, path, last_save: Instant::now(), resume_pending }
     }
 
     /// Saves detector state atomically.
@@ -191,6 +195,7 @@ impl Detection {
         let offset_s = parse_offset(&config.utc_offset).map(|o| i64::from(o.whole_seconds())).unwrap_or(8 * 3600);
         Detection {
             config,
+            ratings: Schema::builtin(),
             offset_s,
             state: EngineState::default(),
             path: PathBuf::new(),
@@ -412,6 +417,7 @@ impl Detection {
                 let capacity = capacity_kw
                     .get(key)
                     .copied()
+                    .or_else(|| self.ratings.rated_kw(measurement, site, device))
                     .unwrap_or_else(|| {
                         let past =
                             history.get(measurement).and_then(|k| k.devices.get(key)).map_or(0.0, |d| shown(&d.2));

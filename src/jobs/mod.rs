@@ -33,6 +33,7 @@ pub struct JobContext {
 pub fn spawn(
     forecast: forecast::ForecastConfig,
     alerts: AlertsConfig,
+    ratings: fieldline_ingest::schema::SchemaConfig,
     ctx: JobContext,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
@@ -45,7 +46,9 @@ pub fn spawn(
     if alerts.enabled {
         let tick = alerts.tick_secs;
         let (dir, store) = (ctx.data_dir.clone(), ctx.store.clone());
-        let make = move || detect::Detection::new(alerts.clone(), &dir, &store);
+        let make = move || {
+            detect::Detection::new(alerts.clone(), fieldline_ingest::schema::Schema::new(&ratings), &dir, &store)
+        };
         loops.push(tokio::spawn(run_loop(
             tick,
             make,
