@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fieldline_analytics::anomaly::peer::PeerMode;
 use fieldline_analytics::anomaly::{Event, EventKind};
 use fieldline_ingest::outbox::Outbox;
 use fieldline_ingest::{FieldValue, Point};
@@ -520,7 +521,18 @@ fn describe(origin: &Origin<'_>, event: &Event) -> String {
         }
         EventKind::LevelShift => format!("{who}: {f} shifted to {} from a usual {}", num(v), num(e)),
         EventKind::Unusual => format!("{who}: {f} = {} is unusual for this time of day (usually {})", num(v), num(e)),
-        EventKind::PeerDrift => format!("{who}: {f} drifting away from its neighbours ({} vs {})", num(v), num(e)),
+        EventKind::PeerDrift => {
+            // The evidence is the difference from the group (a log ratio for irradiance).
+            let ratio = crate::detectors::peer_groups()
+                .iter()
+                .any(|g| g.mode == PeerMode::Ratio && g.members.iter().any(|m| m.1 == f.as_str()));
+            let show = |x: Option<f64>| match x {
+                Some(x) if ratio => format!("{:+.0} %", (x.exp() - 1.0) * 100.0),
+                Some(x) => format!("{x:+.1}"),
+                None => "?".to_string(),
+            };
+            format!("{who}: {f} drifting away from its neighbours: {} against them, usually {}", show(v), show(e))
+        }
         EventKind::Relation => {
             format!("{who}: {f} no longer matches the device's other readings ({} vs {})", num(v), num(e))
         }

@@ -278,6 +278,8 @@ async fn a_sensor_drifting_from_its_neighbours_raises_a_peer_drift_alert() {
     assert_eq!(drift.len(), 1, "{list:#?}");
     assert_eq!(drift[0]["device"], "p1");
     assert_eq!(drift[0]["field"], "soil_temp_c");
+    let message = drift[0]["message"].as_str().unwrap();
+    assert!(message.contains("drifting away from its neighbours") && message.contains("usually"), "{message}");
     assert!(list.iter().all(|a| a["device"] == "p1"), "healthy plots raised nothing: {list:#?}");
     server.running.shutdown().await.unwrap();
 }
