@@ -7,7 +7,7 @@
 
 use fieldline_analytics::anomaly::generic::{RangeConfig, SeriesConfig, SpikeConfig, StuckConfig};
 use fieldline_analytics::anomaly::peer::{PeerDrift, PeerDriftConfig, PeerMode, median_of};
-use fieldline_analytics::anomaly::{EventChange, Result};
+use fieldline_analytics::anomaly::{EventChange, Result, Tracked};
 use fieldline_ingest::schema::Schema;
 use serde::{Deserialize, Serialize};
 

@@ -25,7 +25,7 @@ use fieldline_analytics::anomaly::pest::{PestConfig, PestOutbreak};
 use fieldline_analytics::anomaly::power_curve::{PowerCurve, PowerCurveConfig, TurbineReading};
 use fieldline_analytics::anomaly::pv::{PvPeer, PvPeerConfig, PvPerformance, PvPerformanceConfig, PvReading};
 use fieldline_analytics::anomaly::relation::{Relation, RelationConfig};
-use fieldline_analytics::anomaly::{DetectorName, Event, EventChange, SeriesConfig, SeriesDetector};
+use fieldline_analytics::anomaly::{DetectorName, Event, EventChange, SeriesConfig, SeriesDetector, Tracked};
 use fieldline_ingest::FieldValue;
 use fieldline_ingest::schema::Schema;
 use serde::{Deserialize, Serialize};

@@ -286,6 +286,40 @@ impl EventTracker {
     }
 }
 
+/// A detector that reports one condition through one [`EventTracker`] (the domain detectors
+/// and peer drift): how its events are drained and its open event read is the same for all.
+pub trait Tracked {
+    fn tracker(&self) -> &EventTracker;
+    fn tracker_mut(&mut self) -> &mut EventTracker;
+
+    /// Event openings and closings since the last call.
+    fn drain_events(&mut self) -> Vec<EventChange> {
+        let mut out = Vec::new();
+        self.tracker_mut().drain_into(&mut out);
+        out
+    }
+
+    /// The condition under way, if any.
+    fn ongoing(&self) -> Option<&Event> {
+        self.tracker().ongoing()
+    }
+}
+
+/// Implements [`Tracked`] for detectors holding their tracker in a field `tracker`.
+macro_rules! tracked {
+    ($($detector:ty),+) => {$(
+        impl $crate::anomaly::event::Tracked for $detector {
+            fn tracker(&self) -> &$crate::anomaly::event::EventTracker {
+                &self.tracker
+            }
+            fn tracker_mut(&mut self) -> &mut $crate::anomaly::event::EventTracker {
+                &mut self.tracker
+            }
+        }
+    )+};
+}
+pub(crate) use tracked;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,7 @@ mod stats;
 #[cfg(test)]
 mod testutil;
 
-pub use event::{Event, EventChange, EventKind, EventTracker, Evidence, Hysteresis};
+pub use event::{Event, EventChange, EventKind, EventTracker, Evidence, Hysteresis, Tracked};
 pub use generic::{DetectorName, SeriesConfig, SeriesDetector};
 
 /// Errors of the anomaly detectors: only configuration can be wrong; data never errors.

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventChange, EventKind, EventTracker, Hysteresis};
+use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{SIGMA_PER_MEAN_ABS_DEV, ew_weight, ratio_score, sane};
 use super::{Result, require};
 
@@ -217,17 +217,6 @@ impl PeerDrift {
         self.tracker.observe(end_s, self.score, stat, expected);
     }
 
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        let mut out = Vec::new();
-        self.tracker.drain_into(&mut out);
-        out
-    }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.tracker.ongoing()
-    }
-
     /// What a reading of this series at `t` says the group's value is: the reading less its
     /// learned normal offset (divided by its normal ratio in ratio mode). The median of these
     /// over a group is a reference that one drifting member cannot pull: a member whose
@@ -250,20 +239,15 @@ impl PeerDrift {
     pub fn score(&self) -> f64 {
         self.score
     }
-
-    /// Learns from stored history `(t, value, peer_median)` without emitting events.
-    pub fn replay(&mut self, history: impl IntoIterator<Item = (i64, f64, f64)>) {
-        for (t, value, peer) in history {
-            self.update(t, value, peer);
-        }
-        self.tracker.discard_changes();
-    }
 }
+
+tracked!(PeerDrift);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::anomaly::testutil::{Noise, opened, temperature};
+    use crate::anomaly::{EventChange, Tracked};
 
     const T0: i64 = 1_772_323_200;
 

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventChange, EventKind, EventTracker, Hysteresis};
+use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{ramp, ratio_score, sane};
 use super::{Result, require};
 
@@ -114,25 +114,6 @@ impl FrostRisk {
         }
         self.score
     }
-
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        let mut out = Vec::new();
-        self.tracker.drain_into(&mut out);
-        out
-    }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.tracker.ongoing()
-    }
-
-    /// Learns from stored observations `(t, air_temp_c, stage)` without emitting events.
-    pub fn replay(&mut self, history: impl IntoIterator<Item = (i64, f64, f64)>) {
-        for (t, temp, stage) in history {
-            self.observe(t, temp, stage);
-        }
-        self.tracker.discard_changes();
-    }
 }
 
 /// Configuration of [`DroughtStress`].
@@ -198,31 +179,15 @@ impl DroughtStress {
         self.tracker.observe(t, self.score, vwc, c.refill_point_pct);
         self.score
     }
-
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        let mut out = Vec::new();
-        self.tracker.drain_into(&mut out);
-        out
-    }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.tracker.ongoing()
-    }
-
-    /// Learns from stored history `(t, soil_vwc_pct)` without emitting events.
-    pub fn replay(&mut self, history: impl IntoIterator<Item = (i64, f64)>) {
-        for (t, vwc) in history {
-            self.update(t, vwc);
-        }
-        self.tracker.discard_changes();
-    }
 }
+
+tracked!(FrostRisk, DroughtStress);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::anomaly::testutil::opened;
+    use crate::anomaly::{EventChange, Tracked};
 
     /// 2026-04-01T00:00:00+08:00.
     const T0: i64 = 1_774_972_800;

@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventChange, EventKind, EventTracker, Hysteresis};
+use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{ramp, sane};
 use super::{Result, require};
 
@@ -219,31 +219,15 @@ impl PestOutbreak {
     pub fn catch_today(&self) -> f64 {
         self.today
     }
-
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        let mut out = Vec::new();
-        self.tracker.drain_into(&mut out);
-        out
-    }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.tracker.ongoing()
-    }
-
-    /// Learns from stored history `(t, count)` without emitting events.
-    pub fn replay(&mut self, history: impl IntoIterator<Item = (i64, f64)>) {
-        for (t, count) in history {
-            self.update(t, count);
-        }
-        self.tracker.discard_changes();
-    }
 }
+
+tracked!(PestOutbreak);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::anomaly::testutil::{Noise, opened};
+    use crate::anomaly::{EventChange, Tracked};
 
     /// 2026-05-01T00:00:00+08:00.
     const T0: i64 = 1_777_564_800;

@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventChange, EventKind, EventTracker, Hysteresis};
+use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{SIGMA_PER_MEAN_ABS_DEV, ratio_score, sane};
 use super::{Result, require};
 use crate::solar;
@@ -284,31 +284,15 @@ impl PowerCurve {
         bin.mean_kw += alpha * residual;
         bin.n = bin.n.saturating_add(1);
     }
-
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        let mut out = Vec::new();
-        self.tracker.drain_into(&mut out);
-        out
-    }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.tracker.ongoing()
-    }
-
-    /// Learns from stored history without emitting events.
-    pub fn replay<'a>(&mut self, history: impl IntoIterator<Item = &'a TurbineReading>) {
-        for r in history {
-            self.update(r);
-        }
-        self.tracker.discard_changes();
-    }
 }
+
+tracked!(PowerCurve);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::anomaly::testutil::{Noise, opened};
+    use crate::anomaly::{EventChange, Tracked};
 
     const T0: i64 = 1_772_323_200;
     const DAY: i64 = 86_400;

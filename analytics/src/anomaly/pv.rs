@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventChange, EventKind, EventTracker, Hysteresis};
+use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{SIGMA_PER_MEAN_ABS_DEV, ratio_score, sane};
 use super::{Result, require};
 use crate::solar;
@@ -367,25 +367,6 @@ impl PvPerformance {
             self.tracker.observe(t, self.daily_score, ratio, expected);
         }
     }
-
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        let mut out = Vec::new();
-        self.tracker.drain_into(&mut out);
-        out
-    }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.tracker.ongoing()
-    }
-
-    /// Learns from stored history without emitting events.
-    pub fn replay<'a>(&mut self, history: impl IntoIterator<Item = &'a PvReading>) {
-        for r in history {
-            self.update(r);
-        }
-        self.tracker.discard_changes();
-    }
 }
 
 /// Configuration of [`PvPeer`].
@@ -464,32 +445,15 @@ impl PvPeer {
         }
         self.score
     }
-
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        let mut out = Vec::new();
-        self.tracker.drain_into(&mut out);
-        out
-    }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.tracker.ongoing()
-    }
-
-    /// Learns from stored history `(t, power_kw, peer_median_kw, curtailed)` without emitting
-    /// events.
-    pub fn replay(&mut self, history: impl IntoIterator<Item = (i64, f64, f64, bool)>) {
-        for (t, p, peer, curtailed) in history {
-            self.update(t, p, peer, curtailed);
-        }
-        self.tracker.discard_changes();
-    }
 }
+
+tracked!(PvPerformance, PvPeer);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::anomaly::testutil::{Noise, opened};
+    use crate::anomaly::{EventChange, Tracked};
 
     const T0: i64 = 1_772_323_200;
     const LAT: f64 = 35.12;

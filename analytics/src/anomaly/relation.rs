@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventChange, EventKind};
+use super::event::{EventKind, EventTracker, Tracked};
 use super::peer::{PeerDrift, PeerDriftConfig, PeerMode};
 use super::stats::sane;
 use super::{Result, require};
@@ -106,28 +106,21 @@ impl Relation {
         }
         score
     }
+}
 
-    /// Event openings and closings since the last call.
-    pub fn drain_events(&mut self) -> Vec<EventChange> {
-        self.drift.drain_events()
+impl Tracked for Relation {
+    fn tracker(&self) -> &EventTracker {
+        self.drift.tracker()
     }
-
-    pub fn ongoing(&self) -> Option<&Event> {
-        self.drift.ongoing()
-    }
-
-    /// Learns from stored history `(t, x, y)` without emitting events.
-    pub fn replay(&mut self, history: impl IntoIterator<Item = (i64, f64, f64)>) {
-        for (t, x, y) in history {
-            self.update(t, x, y);
-        }
-        drop(self.drift.drain_events());
+    fn tracker_mut(&mut self) -> &mut EventTracker {
+        self.drift.tracker_mut()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anomaly::EventChange;
     use crate::anomaly::testutil::{Noise, opened};
 
     const T0: i64 = 1_772_323_200;
