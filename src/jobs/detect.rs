@@ -217,17 +217,11 @@ impl Detection {
         tick_s: i64,
         capacity_kw: &BTreeMap<DeviceKey, f64>,
     ) -> Replayed {
-        let lag = self.config.lag_secs.max(PEER_GRID_S);
         let tick_s = tick_s.max(1);
         let mut out = Vec::new();
         let mut next_tick: Option<i64> = None;
         for (end, window) in windows {
-            let new: BTreeSet<DeviceKey> = window
-                .values()
-                .flat_map(|k| k.devices.keys())
-                .filter(|key| !self.state.devices.contains_key(*key))
-                .cloned()
-                .collect();
+            let new = self.unseen(&window);
             if !new.is_empty() {
                 self.create_devices(&new, &Window::new(), &window, capacity_kw);
                 for key in &new {
@@ -243,12 +237,7 @@ impl Detection {
             };
             while t < end {
                 let mut changes = Vec::new();
-                self.process(&window, None, &mut changes, t);
-                self.step_groups(&window, t - lag, Some(&mut changes), t);
-                for d in self.state.devices.values_mut() {
-                    d.gap.check(t);
-                    push_changes(&mut changes, d, |d| d.gap.drain_events());
-                }
+                self.advance(&window, t, t, &mut changes);
                 if t >= live_from {
                     out.extend(changes);
                 }
@@ -256,20 +245,11 @@ impl Detection {
             }
             next_tick = Some(t);
         }
-        let owner = |d: &DeviceState| (d.measurement.clone(), d.site.clone(), d.device.clone());
-        let mut open: Vec<(Owner, Event)> = self
-            .state
-            .devices
-            .values()
-            .flat_map(|d| ongoing(d).into_iter().map(move |e| (owner(d), e.clone())))
+        let open = self
+            .open_events()
+            .into_iter()
+            .map(|(d, e)| ((d.measurement.clone(), d.site.clone(), d.device.clone()), e.clone()))
             .collect();
-        for group in &self.state.groups {
-            for (m, detector) in group.members.iter().zip(group.drift.detectors()) {
-                if let (Some(event), Some(d)) = (detector.ongoing(), self.state.devices.get(&m.key)) {
-                    open.push((owner(d), event.clone()));
-                }
-            }
-        }
         Replayed { changes: out, open }
     }
 
@@ -316,12 +296,7 @@ impl Detection {
         }
 
         // Devices seen for the first time learn from their stored history first.
-        let new: BTreeSet<DeviceKey> = window
-            .values()
-            .flat_map(|k| k.devices.keys())
-            .filter(|key| !self.state.devices.contains_key(*key))
-            .cloned()
-            .collect();
+        let new = self.unseen(&window);
         if !new.is_empty() {
             let first = window
                 .values()
@@ -348,13 +323,8 @@ impl Detection {
         }
 
         let mut changes = Vec::new();
-        let checked = self.process(&window, None, &mut changes, i64::MAX);
-        self.step_groups(&window, data_clock - self.config.lag_secs.max(PEER_GRID_S), Some(&mut changes), i64::MAX);
+        let checked = self.advance(&window, i64::MAX, data_clock, &mut changes);
         alerts.metrics.readings_checked.inc_by(checked);
-        for d in self.state.devices.values_mut() {
-            d.gap.check(data_clock);
-            push_changes(&mut changes, d, |d| d.gap.drain_events());
-        }
         self.state.cursor_ns = Some(self.state.cursor_ns.unwrap_or(i64::MIN).max(data_clock * NS));
 
         let handle = tokio::runtime::Handle::current();
@@ -371,13 +341,7 @@ impl Detection {
             }
         }
         // Ongoing conditions refresh their alert's last-seen time.
-        let group_events = self.state.groups.iter().flat_map(|g| {
-            g.members.iter().zip(g.drift.detectors()).filter_map(|(m, d)| Some((m.key.as_str(), d.ongoing()?)))
-        });
-        let device_events =
-            self.state.devices.iter().flat_map(|(key, d)| ongoing(d).into_iter().map(move |e| (key.as_str(), e)));
-        for (key, event) in device_events.chain(group_events) {
-            let Some(d) = self.state.devices.get(key) else { continue };
+        for (d, event) in self.open_events() {
             let origin = Origin { measurement: &d.measurement, site: &d.site, device: &d.device };
             if let Err(e) = handle.block_on(alerts.refresh(&origin, event)) {
                 tracing::error!(error = %e, "could not refresh alert");
@@ -386,6 +350,41 @@ impl Detection {
         if self.last_save.elapsed().as_secs() >= self.config.state_save_secs {
             self.save();
         }
+    }
+
+    /// The devices of `window` the engine has not seen yet.
+    fn unseen(&self, window: &Window) -> BTreeSet<DeviceKey> {
+        window
+            .values()
+            .flat_map(|k| k.devices.keys())
+            .filter(|key| !self.state.devices.contains_key(*key))
+            .cloned()
+            .collect()
+    }
+
+    /// One tick: the readings of `window` up to `until` through their devices' detectors, the
+    /// peer groups up to the lag behind `clock` (the data clock), and every gap timer at
+    /// `clock`. Returns how many readings were checked.
+    fn advance(&mut self, window: &Window, until: i64, clock: i64, out: &mut Vec<(Owner, EventChange)>) -> u64 {
+        let checked = self.process(window, None, out, until);
+        self.step_groups(window, clock - self.config.lag_secs.max(PEER_GRID_S), Some(out), until);
+        for d in self.state.devices.values_mut() {
+            d.gap.check(clock);
+            push_changes(out, d, |d| d.gap.drain_events());
+        }
+        checked
+    }
+
+    /// Every condition under way, with its device: the devices' own and the peer groups'.
+    fn open_events(&self) -> Vec<(&DeviceState, &Event)> {
+        let own = self.state.devices.values().flat_map(|d| ongoing(d).into_iter().map(move |e| (d, e)));
+        let groups = self.state.groups.iter().flat_map(|g| {
+            g.members
+                .iter()
+                .zip(g.drift.detectors())
+                .filter_map(|(m, detector)| Some((self.state.devices.get(&m.key)?, detector.ongoing()?)))
+        });
+        own.chain(groups).collect()
     }
 
     fn create_devices(
