@@ -8,17 +8,15 @@
 //! caught up with now (6 h at 60× take 6 minutes), then continues in real time, so no
 //! reading is ever stamped in the future and "last hour" views stay live.
 
-use std::fs::OpenOptions;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::serve::{ServeArgs, announce};
 use crate::config::Scope;
 use crate::server;
 use crate::simulate::live::{self, HttpOptions, LiveOptions};
-use crate::simulate::output::append_ground_truth;
+use crate::simulate::output::{append_ground_truth, open_ground_truth};
 use crate::simulate::{Scenario, SimOptions, Simulation, rfc3339};
 use crate::timefmt::parse_duration;
 
@@ -106,16 +104,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &scenario,
         &SimOptions { seed: args.seed, start: sim_start, end: Some(live_start), faults: true },
     )?;
-    let mut truth_file = match &args.ground_truth {
-        Some(path) => Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let mut truth_file = open_ground_truth(args.ground_truth.as_deref())?;
 
     let http = HttpOptions {
         url: format!("http://{}", running.http_addr),

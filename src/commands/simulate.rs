@@ -1,15 +1,14 @@
 //! `fieldline simulate`: run a field scenario and write its readings to files, to a running
 //! fieldline over HTTP, or live over MQTT. The models live in [`crate::simulate`].
 
-use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
 use crate::simulate::live::{self, HttpOptions, LiveOptions};
-use crate::simulate::output::{self, Format};
+use crate::simulate::output::{self, Format, open_ground_truth};
 use crate::simulate::{Scenario, SimOptions, Simulation, rfc3339};
 use crate::timefmt::{parse_duration, parse_offset, parse_time};
 
@@ -151,16 +150,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let window_end = if backfill_s > 0 { Some(live_start) } else { until };
     let options = SimOptions { seed: args.seed, start: sim_start, end: window_end, faults: !args.no_faults };
     let mut sim = Simulation::new(&scenario, &options)?;
-    let mut truth_file = match &args.ground_truth {
-        Some(path) => Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let mut truth_file = open_ground_truth(args.ground_truth.as_deref())?;
 
     if let Some(url) = &args.http {
         let http = HttpOptions {

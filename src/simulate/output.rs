@@ -89,6 +89,17 @@ pub fn write_ground_truth(path: &Path, truth: &[GroundTruth]) -> Result<(), Erro
     out.flush().map_err(io_error(path))
 }
 
+/// Opens `path` for appending ground truth (created if missing); nothing without a path.
+pub fn open_ground_truth(path: Option<&Path>) -> std::io::Result<Option<File>> {
+    let Some(path) = path else { return Ok(None) };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))
+}
+
 /// Appends ground-truth records as JSON lines.
 pub fn append_ground_truth(out: &mut impl Write, truth: &[GroundTruth]) -> std::io::Result<()> {
     for record in truth {
