@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, wait_for};
+use common::{TestServer, metric, wait_for};
 use serde_json::{Value, json};
 
 const NS: i64 = 1_000_000_000;
@@ -177,13 +177,7 @@ async fn stuck_and_silent_devices_raise_alerts_that_survive_restarts_without_bur
         let (client, url) = (server.http.clone(), server.url("/metrics"));
         async move {
             let text = client.get(&url).send().await.ok()?.text().await.ok()?;
-            let n: f64 = text
-                .lines()
-                .find(|l| l.starts_with("fieldline_alerts_readings_checked_total"))?
-                .rsplit(' ')
-                .next()?
-                .parse()
-                .ok()?;
+            let n = metric(&text, "fieldline_alerts_readings_checked_total")?;
             (n > 0.0).then_some(n)
         }
     })

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{SeqPublisher, ServeProcess, wait_for};
+use common::{SeqPublisher, ServeProcess, terminate, wait_for};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -114,11 +114,7 @@ async fn sigterm_flushes_to_parquet_and_exits_zero() {
             publisher.publish("fl/v1/heze-wind/wind_turbine/wt01/telemetry", &payload, Duration::from_secs(5)).await
         );
     }
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(server.child.id() as i32, libc::SIGTERM);
-    }
-    let status = server.child.wait().unwrap();
+    let status = terminate(&mut server.child).unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     let partition = dir.path().join("parquet/wind_turbine/2026-04-09.parquet");
     assert!(partition.exists(), "buffer snapshotted to {}", partition.display());

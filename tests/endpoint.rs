@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SeqPublisher, TestServer, mosquitto_pub, points, wait_for_points};
+use common::{SeqPublisher, TestServer, metric, mosquitto_pub, points, wait_for_points};
 use fieldline_ingest::sources::mqtt_endpoint::UserConfig;
 use serde_json::json;
 
@@ -115,11 +115,7 @@ async fn bad_payloads_are_dead_lettered_and_the_connection_keeps_working() {
         assert_eq!(letter["source"], json!("mqtt_endpoint"));
     }
     let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let dead: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("fieldline_ingest_dead_letters_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let dead = metric(&metrics, "fieldline_ingest_dead_letters_total").unwrap_or(0.0);
     assert_eq!(dead as usize, bad.len(), "{metrics}");
     assert!(metrics.contains("fieldline_store_wal_fsyncs_total"));
     server.running.shutdown().await.unwrap();

@@ -189,26 +189,44 @@ impl Drop for Mosquitto {
     }
 }
 
-/// Sends SIGTERM and waits.
-pub fn terminate(child: &mut Child) {
+/// Sends SIGTERM and waits; the exit status (`None` if waiting failed).
+pub fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    let _ = child.wait();
+    child.wait().ok()
 }
 
-/// The real `fieldline` binary, started with `serve` and the given extra arguments.
+/// The sum of a Prometheus counter or gauge (all its label sets) in `/metrics` text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// The real `fieldline` binary, started with `serve` (or `demo`) and the given extra
+/// arguments; killed when dropped.
 pub struct ServeProcess {
     pub child: Child,
     pub http_addr: SocketAddr,
     pub mqtt_addr: Option<SocketAddr>,
+    /// Its stdout after the "listening" line.
+    pub lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl ServeProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        ServeProcess::run("serve", data_dir, extra)
+    }
+
+    /// `fieldline {command}` (`serve` or `demo`) on 127.0.0.1:0 ports.
+    pub fn run(command: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fieldline"))
-            .args(["serve", "--http-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data-dir"])
+            .args([command, "--http-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("FIELDLINE_LOG", "warn")
@@ -222,15 +240,34 @@ impl ServeProcess {
             match lines.next() {
                 Some(Ok(l)) if l.starts_with("fieldline listening") => break l,
                 Some(Ok(_)) => continue,
-                _ => panic!("fieldline serve exited before listening"),
+                _ => panic!("fieldline {command} exited before listening"),
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                // Nobody listening any more is fine: the line is drained all the same.
+                let _ = tx.send(line);
+            }
+        });
         let field = |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
         let http_addr = field("http=").unwrap().parse().unwrap();
         let mqtt_addr = field("mqtt=").and_then(|a| a.parse().ok());
-        ServeProcess { child, http_addr, mqtt_addr }
+        ServeProcess { child, http_addr, mqtt_addr, lines: rx }
+    }
+
+    /// Waits (up to 2 minutes) for a stdout line starting with `prefix`; returns the rest.
+    pub fn wait_line(&self, prefix: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|e| panic!("waiting for a line {prefix:?}: {e}"));
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_string();
+            }
+        }
     }
 
     pub fn kill9(&mut self) {
