@@ -5,6 +5,8 @@
 //! `serve`'s detection job ([`crate::jobs::detect`]) and `fieldline detect --data` both take
 //! their configuration from here, so the evaluation measures what the server runs.
 
+use std::sync::LazyLock;
+
 use fieldline_analytics::anomaly::generic::{RangeConfig, SeriesConfig, SpikeConfig, StuckConfig};
 use fieldline_analytics::anomaly::peer::{PeerDrift, PeerDriftConfig, PeerMode, median_of};
 use fieldline_analytics::anomaly::{EventChange, Result, Tracked};
@@ -20,8 +22,8 @@ pub const PEER_GRID_S: i64 = 600;
 /// Physical limits of a field in the ingest schema (what is dead-lettered beyond them), for
 /// the range check and so the stuck check knows where a flat line is saturation.
 pub fn limits(kind: &str, field: &str) -> Option<(Option<f64>, Option<f64>)> {
-    let schema = Schema::builtin();
-    let kind = schema.kinds().find(|k| k.kind == kind)?;
+    static SCHEMA: LazyLock<Schema> = LazyLock::new(Schema::builtin);
+    let kind = SCHEMA.kinds().find(|k| k.kind == kind)?;
     let field = kind.fields.iter().find(|f| f.name == field)?;
     (field.min.is_some() || field.max.is_some()).then_some((field.min, field.max))
 }
