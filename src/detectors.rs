@@ -173,14 +173,6 @@ impl GroupDrift {
         Ok(self.detectors.len() - 1)
     }
 
-    pub fn len(&self) -> usize {
-        self.detectors.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.detectors.is_empty()
-    }
-
     /// With two members a drift cannot be told apart from its peer's.
     pub fn can_judge(&self) -> bool {
         self.detectors.len() >= 3
