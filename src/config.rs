@@ -70,6 +70,9 @@ pub struct TokenConfig {
     /// Who holds it, for logs.
     #[serde(default)]
     pub name: String,
+    /// May write the measurements fieldline keeps for itself (`forecast`, `_alert`, ...).
+    #[serde(default)]
+    pub write_reserved: bool,
 }
 
 impl std::fmt::Debug for TokenConfig {

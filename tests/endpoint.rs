@@ -130,6 +130,7 @@ async fn credentials_and_topic_acls_are_enforced() {
             password: "s3cret".into(),
             publish: vec!["fl/v1/+/wind_turbine/%u/#".into()],
             subscribe: vec![],
+            write_reserved: false,
         }];
     })
     .await;

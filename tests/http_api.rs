@@ -173,8 +173,18 @@ async fn csv_output_and_clear_errors() {
 async fn api_tokens_have_read_and_write_scopes() {
     let server = TestServer::start_with(|c| {
         c.http.tokens = vec![
-            TokenConfig { token: "reader-token".into(), scope: Scope::Read, name: "analyst".into() },
-            TokenConfig { token: "writer-token".into(), scope: Scope::Write, name: "gateway".into() },
+            TokenConfig {
+                token: "reader-token".into(),
+                scope: Scope::Read,
+                name: "analyst".into(),
+                write_reserved: false,
+            },
+            TokenConfig {
+                token: "writer-token".into(),
+                scope: Scope::Write,
+                name: "gateway".into(),
+                write_reserved: false,
+            },
         ];
     })
     .await;

@@ -22,6 +22,21 @@ pub struct Processed {
     pub line_errors: Vec<LineError>,
 }
 
+/// What the sender of a message may write. Devices and ordinary tokens may not write the
+/// measurements fieldline keeps for itself (forecasts, alerts, dead letters: see
+/// [`crate::schema::is_reserved`]); a user or token configured with `write_reserved` may.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rights {
+    pub write_reserved: bool,
+}
+
+impl Rights {
+    /// A device or an ordinary API token.
+    pub const DEVICE: Rights = Rights { write_reserved: false };
+    /// fieldline itself, or a principal given the right explicitly.
+    pub const ALL: Rights = Rights { write_reserved: true };
+}
+
 /// Decoding and validation, shared by all sources.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -43,7 +58,8 @@ impl Pipeline {
     }
 
     /// Processes one MQTT publish received by `source` (`mqtt_endpoint` or `mqtt_broker`).
-    pub fn mqtt(&self, source: &'static str, topic: &str, payload: &[u8], now_ns: i64) -> Processed {
+    pub fn mqtt(&self, source: &'static str, topic: &str, payload: &[u8], now_ns: i64, rights: Rights) -> Processed {
+        let _ = rights;
         let parsed = topic::parse(topic);
         let format = parsed.as_ref().map(Topic::format_label).unwrap_or("unknown");
         let labels = SourceLabels { source, format };
@@ -72,7 +88,8 @@ impl Pipeline {
     }
 
     /// Processes the body of an InfluxDB v2 `POST /api/v2/write`.
-    pub fn http_line_protocol(&self, body: &[u8], precision: Precision, now_ns: i64) -> Processed {
+    pub fn http_line_protocol(&self, body: &[u8], precision: Precision, now_ns: i64, rights: Rights) -> Processed {
+        let _ = rights;
         let labels = SourceLabels { source: "http", format: "lp" };
         self.metrics.messages_received.get_or_create(&labels).inc();
         let mut out = Processed::default();

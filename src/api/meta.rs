@@ -20,13 +20,18 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/schema", get(schema))
 }
 
+/// `200 {"status":"ok"}`, or `503 {"status":"degraded","problems":[...]}` while the store
+/// cannot persist (failing snapshots, quarantined files) so monitoring notices.
 async fn health(State(state): State<AppState>) -> Response {
-    axum::Json(json!({
-        "status": "ok",
+    let problems = state.store.problems();
+    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if problems.is_empty() { "ok" } else { "degraded" },
+        "problems": problems,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.started.elapsed().as_secs(),
-    }))
-    .into_response()
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {

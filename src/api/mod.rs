@@ -18,7 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use fieldline_ingest::outbox::Outbox;
-use fieldline_ingest::pipeline::Pipeline;
+use fieldline_ingest::pipeline::{Pipeline, Rights};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
@@ -122,6 +122,7 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     if state.http.tokens.is_empty() || !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
+    let mut request = request;
     let needs_write = request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD;
     let presented = request
         .headers()
@@ -138,6 +139,9 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
             format!("token {:?} has read scope; writing needs a write token", t.name),
         )
         .into_response(),
-        Some(_) => next.run(request).await,
+        Some(t) => {
+            request.extensions_mut().insert(Rights { write_reserved: t.write_reserved });
+            next.run(request).await
+        }
     }
 }

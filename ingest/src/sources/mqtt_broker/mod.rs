@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 pub use config::BrokerConfig;
 
 use super::IngestContext;
+use crate::pipeline::Rights;
 use crate::sink::SinkError;
 
 const SOURCE: &str = "mqtt_broker";
@@ -172,7 +173,7 @@ async fn process(
                     let ctx = ctx.clone();
                     let topic = item.publish.topic.clone();
                     let payload = item.publish.payload.clone();
-                    let write = tokio::spawn(async move { ctx.ingest(SOURCE, &topic, &payload).await });
+                    let write = tokio::spawn(async move { ctx.ingest(SOURCE, &topic, &payload, Rights::DEVICE).await });
                     pending.push_back((item, write));
                 }
                 None => open = false,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::pipeline::Rights;
 use crate::topic::matches_filter;
 
 /// `[mqtt]` section of `fieldline.toml`.
@@ -48,6 +49,9 @@ pub struct UserConfig {
     /// Topic filters this user may subscribe to; empty = any.
     #[serde(default)]
     pub subscribe: Vec<String>,
+    /// May write the measurements fieldline keeps for itself (`forecast`, `_alert`, ...).
+    #[serde(default)]
+    pub write_reserved: bool,
 }
 
 impl std::fmt::Debug for UserConfig {
@@ -58,6 +62,7 @@ impl std::fmt::Debug for UserConfig {
             .field("password", &"<redacted>")
             .field("publish", &self.publish)
             .field("subscribe", &self.subscribe)
+            .field("write_reserved", &self.write_reserved)
             .finish()
     }
 }
@@ -87,6 +92,11 @@ impl EndpointConfig {
 }
 
 impl Identity {
+    /// What this connection may write.
+    pub fn rights(&self) -> Rights {
+        Rights { write_reserved: self.user.as_ref().is_some_and(|u| u.write_reserved) }
+    }
+
     pub fn username(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.username.as_str())
     }
@@ -138,6 +148,7 @@ mod tests {
                 password: "secret".into(),
                 publish: vec!["fl/v1/+/wind_turbine/%u/#".into()],
                 subscribe: vec![],
+                write_reserved: false,
             }],
             ..Default::default()
         }

@@ -142,7 +142,7 @@ async fn handle_publish(
         ctx.reject(SOURCE, topic, payload, &reason).await.map_err(|e| EndpointError(e.to_string()))?;
         return Ok(false);
     }
-    ctx.ingest(SOURCE, topic, payload).await.map_err(|e| {
+    ctx.ingest(SOURCE, topic, payload, session.identity.rights()).await.map_err(|e| {
         tracing::warn!(client = session.identity.client_id, error = %e, "write failed; closing without PUBACK");
         EndpointError(e.to_string())
     })?;
