@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use fieldline_ingest::limits::IngestConfig;
 use fieldline_ingest::schema::SchemaConfig;
 use fieldline_ingest::sources::mqtt_broker::BrokerConfig;
 use fieldline_ingest::sources::mqtt_endpoint::EndpointConfig;
@@ -25,6 +26,8 @@ pub struct Config {
     /// External broker to read from instead of running the endpoint: present = used.
     pub broker: Option<BrokerConfig>,
     pub store: StoreConfig,
+    /// What one message may hold and how far ahead its readings may be.
+    pub ingest: IngestConfig,
     /// Asset ratings the kind schema checks power against.
     pub schema: SchemaConfig,
     /// Live power forecasts for wind and PV plants.

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use fieldline_ingest::limits::Limits;
 use fieldline_ingest::metrics::IngestMetrics;
 use fieldline_ingest::outbox::Outbox;
 use fieldline_ingest::pipeline::Pipeline;
@@ -40,6 +41,8 @@ pub enum Error {
     Alerts(#[from] crate::alerts::Error),
     #[error("[schema] section: {0}")]
     Schema(#[from] fieldline_ingest::schema::SchemaConfigError),
+    #[error("{0}")]
+    Ingest(#[from] fieldline_ingest::limits::IngestConfigError),
 }
 
 /// A running server.
@@ -81,7 +84,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     store.metrics().register(&mut registry);
     let forecast_metrics = ForecastMetrics::default();
     forecast_metrics.register(&mut registry);
-    let pipeline = Arc::new(Pipeline::new(Schema::new(&config.schema), ingest_metrics));
+    let limits = Limits::new(config.ingest.clone())?;
+    let pipeline = Arc::new(Pipeline::new(Schema::new(&config.schema), ingest_metrics).with_limits(limits));
     let outbox = Outbox::default();
     let ctx = IngestContext { pipeline: pipeline.clone(), sink: Arc::new(store.clone()), outbox: outbox.clone() };
     let (stop, stop_rx) = watch::channel(false);

@@ -73,18 +73,29 @@ async fn wait_alerts(server: &TestServer, what: &str, check: impl Fn(&[Value]) -
     .await
 }
 
-fn fast(c: &mut fieldline::config::Config) {
-    c.alerts.tick_secs = 1;
-    c.alerts.state_save_secs = 1;
-    c.forecast.enabled = false;
+/// The tests' "now": six days before the wall clock, so that every "live" reading the tests
+/// write (up to four days after it) still lies in the past: the server refuses readings
+/// stamped more than an hour after their arrival.
+fn test_now() -> i64 {
+    fieldline_ingest::point::now_ns() / NS - 6 * 86_400
+}
+
+/// Quick ticks; readings from half an hour before the tests' `now` on count as live.
+fn fast(now: i64) -> impl Fn(&mut fieldline::config::Config) {
+    move |c| {
+        c.alerts.tick_secs = 1;
+        c.alerts.state_save_secs = 1;
+        c.alerts.live_from_s = Some(now - 1800);
+        c.forecast.enabled = false;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_and_silent_devices_raise_alerts_that_survive_restarts_without_bursts() {
     let dir = tempfile::tempdir().unwrap();
-    let now = fieldline_ingest::point::now_ns() / NS;
+    let now = test_now();
     let server = TestServer::start_with(|c| {
-        fast(c);
+        fast(now)(c);
         c.data_dir = dir.path().to_path_buf();
     })
     .await;
@@ -148,7 +159,7 @@ async fn stuck_and_silent_devices_raise_alerts_that_survive_restarts_without_bur
     server.running.shutdown().await.unwrap();
     assert!(dir.path().join("detectors.state").exists());
     let server = TestServer::start_with(|c| {
-        fast(c);
+        fast(now)(c);
         c.data_dir = dir.path().to_path_buf();
     })
     .await;
@@ -163,7 +174,7 @@ async fn stuck_and_silent_devices_raise_alerts_that_survive_restarts_without_bur
     server.running.shutdown().await.unwrap();
     std::fs::remove_file(dir.path().join("detectors.state")).unwrap();
     let server = TestServer::start_with(|c| {
-        fast(c);
+        fast(now)(c);
         c.data_dir = dir.path().to_path_buf();
     })
     .await;
@@ -213,9 +224,9 @@ async fn alerts_reach_a_webhook_with_retries() {
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let now = fieldline_ingest::point::now_ns() / NS;
+    let now = test_now();
     let server = TestServer::start_with(|c| {
-        fast(c);
+        fast(now)(c);
         c.alerts.webhook_url = Some(hook);
     })
     .await;
@@ -262,8 +273,8 @@ fn plot_readings(from: i64, to: i64, drift_from: i64) -> String {
 /// two healthy neighbours do not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sensor_drifting_from_its_neighbours_raises_a_peer_drift_alert() {
-    let now = fieldline_ingest::point::now_ns() / NS;
-    let server = TestServer::start_with(fast).await;
+    let now = test_now();
+    let server = TestServer::start_with(fast(now)).await;
     // A week of history to learn from, then four live days in which p1 drifts.
     write(&server, plot_readings(now - 7 * 86_400, now - 1800, i64::MAX)).await;
     write(&server, plot_readings(now - 1800, now + 4 * 86_400, now + 3600)).await;

@@ -68,8 +68,15 @@ peony_plot,site=p,device=d1 soil_vwc_pct=29.5 1767225780000000000
     let v = server.get_json("/api/v1/query?measurement=peony_plot&field=soil_vwc_pct").await;
     let values: Vec<Value> = points(&v).into_iter().map(|(_, v)| v).collect();
     assert_eq!(values, vec![json!(30.0), json!(29.5)]);
+    // One dead letter for the request, listing both lines.
     let dl = server.get_json("/api/v1/deadletters?source=http").await;
-    assert_eq!(dl["deadletters"].as_array().unwrap().len(), 2);
+    let letters = dl["deadletters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{dl:#}");
+    assert_eq!(letters[0]["violation_count"], 2);
+    let violations = letters[0]["violations"].as_array().unwrap();
+    assert!(violations[0].as_str().unwrap().starts_with("line 2: "), "{violations:?}");
+    assert!(violations[1].as_str().unwrap().starts_with("line 4: "), "{violations:?}");
+    assert!(violations[1].as_str().unwrap().contains("soil_vwc_pct=140"), "the line is quoted: {violations:?}");
     server.running.shutdown().await.unwrap();
 }
 

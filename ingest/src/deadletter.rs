@@ -2,6 +2,11 @@
 //! start of its payload, the reason and the time it arrived. They are ordinary points of the
 //! measurement [`MEASUREMENT`], so they go through the same durable write as readings and are
 //! acknowledged only once stored; nothing is silently dropped.
+//!
+//! One message makes at most one dead letter, however many of its lines or values were
+//! refused: the payload is kept once and the violations are listed (the first
+//! [`MAX_VIOLATIONS`], with the total), so a hostile message cannot multiply itself in the
+//! store.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -14,7 +19,10 @@ pub const MEASUREMENT: &str = "_deadletter";
 /// record says so with `payload_size`.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
 
-/// A rejected message or value.
+/// Violations listed per dead letter; the rest are counted.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// A rejected message, or the rejected parts of one.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DeadLetter {
     /// Where it came from: `mqtt_endpoint`, `mqtt_broker` or `http`.
@@ -25,7 +33,13 @@ pub struct DeadLetter {
     pub payload: String,
     /// Size of the original payload in bytes.
     pub payload_size: usize,
+    /// One sentence: what was wrong (the first problem and how many there were).
     pub reason: String,
+    /// Each problem, e.g. `line 17: ...` (at most [`MAX_VIOLATIONS`]); empty when `reason`
+    /// says everything.
+    pub violations: Vec<String>,
+    /// How many problems the message had in all (at least `violations.len()`).
+    pub violation_count: usize,
     /// Arrival time, ns since the epoch (unique per process, so records never overwrite).
     pub received_ns: i64,
 }
@@ -64,23 +78,52 @@ impl DeadLetter {
             payload: text,
             payload_size: payload.len(),
             reason: reason.into(),
+            violations: Vec::new(),
+            violation_count: 1,
             received_ns: unique_ns(now_ns),
         }
     }
 
+    /// A dead letter for a message with several problems: `reason` names the first and the
+    /// count, `violations` lists up to [`MAX_VIOLATIONS`] of them.
+    pub fn with_violations(
+        source: &str,
+        topic: &str,
+        payload: &[u8],
+        mut violations: Vec<String>,
+        violation_count: usize,
+        now_ns: i64,
+    ) -> Self {
+        violations.truncate(MAX_VIOLATIONS);
+        let first = violations.first().cloned().unwrap_or_default();
+        let count = violation_count.max(violations.len());
+        let reason = if count <= 1 { first } else { format!("{count} problems; the first: {first}") };
+        let mut dl = DeadLetter::new(source, topic, payload, reason, now_ns);
+        if count > 1 {
+            dl.violations = violations;
+        }
+        dl.violation_count = count;
+        dl
+    }
+
     /// The record as a point of [`MEASUREMENT`].
     pub fn to_point(&self) -> Point {
-        Point::new(
-            MEASUREMENT,
-            vec![("source".into(), self.source.clone())],
-            vec![
-                ("topic".into(), FieldValue::Str(self.topic.clone())),
-                ("payload".into(), FieldValue::Str(self.payload.clone())),
-                ("payload_size".into(), FieldValue::Int(i64::try_from(self.payload_size).unwrap_or(i64::MAX))),
-                ("reason".into(), FieldValue::Str(self.reason.clone())),
-            ],
-            self.received_ns,
-        )
+        let mut fields = vec![
+            ("topic".into(), FieldValue::Str(self.topic.clone())),
+            ("payload".into(), FieldValue::Str(self.payload.clone())),
+            ("payload_size".into(), FieldValue::Int(i64::try_from(self.payload_size).unwrap_or(i64::MAX))),
+            ("reason".into(), FieldValue::Str(self.reason.clone())),
+        ];
+        if !self.violations.is_empty() {
+            // One violation per line; a violation never contains a line break (reasons quote
+            // input with {:?} or line_at, which stops at the line end).
+            fields.push(("violations".into(), FieldValue::Str(self.violations.join("\n"))));
+            fields.push((
+                "violation_count".into(),
+                FieldValue::Int(i64::try_from(self.violation_count).unwrap_or(i64::MAX)),
+            ));
+        }
+        Point::new(MEASUREMENT, vec![("source".into(), self.source.clone())], fields, self.received_ns)
     }
 
     /// Reads a record back from a stored point; `None` if it is not a dead letter.
@@ -96,12 +139,22 @@ impl DeadLetter {
             Some(v) => v.as_f64().unwrap_or(0.0) as usize,
             None => 0,
         };
+        let violations: Vec<String> = match point.field("violations") {
+            Some(FieldValue::Str(s)) => s.lines().map(str::to_string).collect(),
+            _ => Vec::new(),
+        };
+        let violation_count = match point.field("violation_count") {
+            Some(v) => v.as_f64().unwrap_or(0.0) as usize,
+            None => 1,
+        };
         Some(DeadLetter {
             source: point.tag("source").unwrap_or_default().to_string(),
             topic: text("topic"),
             payload: text("payload"),
             payload_size,
             reason: text("reason"),
+            violation_count: violation_count.max(violations.len()),
+            violations,
             received_ns: point.timestamp_ns,
         })
     }
@@ -126,5 +179,17 @@ mod tests {
         let b = DeadLetter::new("mqtt_endpoint", "fl/v1/x", b"{", "not JSON", 100);
         assert_ne!(a.received_ns, b.received_ns);
         assert_eq!(DeadLetter::from_point(&a.to_point()), Some(a));
+    }
+
+    #[test]
+    fn many_violations_make_one_record_with_a_capped_list() {
+        let violations: Vec<String> = (1..=500).map(|i| format!("line {i}: value out of range")).collect();
+        let dl = DeadLetter::with_violations("http", "t", b"payload", violations, 500, 7);
+        assert_eq!(dl.violations.len(), MAX_VIOLATIONS);
+        assert_eq!(dl.violation_count, 500);
+        assert_eq!(dl.reason, "500 problems; the first: line 1: value out of range");
+        assert_eq!(DeadLetter::from_point(&dl.to_point()), Some(dl));
+        let one = DeadLetter::with_violations("http", "t", b"p", vec!["line 2: bad".into()], 1, 7);
+        assert_eq!((one.reason.as_str(), one.violations.len()), ("line 2: bad", 0));
     }
 }

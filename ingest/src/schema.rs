@@ -271,21 +271,22 @@ impl Schema {
             Some(entry) if entry.has_rated_fields => entry.ratings(point),
             _ => Ratings::default(),
         };
-        let mut i = 0;
-        while let Some((name, value)) = point.fields.get_mut(i) {
+        // One pass that keeps the good fields (removing one at a time was quadratic in the
+        // number of bad ones).
+        point.fields.retain_mut(|(name, value)| {
             let spec = entry.and_then(|e| e.schema.field(name));
             let checked = match spec {
                 Some(spec) => check_field(spec, name, value, ratings),
                 None => check_finite(name, value),
             };
             match checked {
-                Ok(()) => i += 1,
+                Ok(()) => true,
                 Err(reason) => {
-                    let (field, value) = point.fields.remove(i);
-                    violations.push(Violation { field, value: value.to_string(), reason });
+                    violations.push(Violation { field: name.clone(), value: value.to_string(), reason });
+                    false
                 }
             }
-        }
+        });
         violations
     }
 }

@@ -295,6 +295,8 @@ async fn deadletters(
                 "source": d.source,
                 "topic": d.topic,
                 "reason": d.reason,
+                "violations": d.violations,
+                "violation_count": d.violation_count,
                 "payload": d.payload,
                 "payload_size": d.payload_size,
             })

@@ -60,18 +60,26 @@ async fn write(
             .await
             .map_err(ApiError::internal)?;
     let accepted = processed.accepted;
+    let rejected = processed.rejected;
+    let whole_message_reason = processed.dead_letter.as_ref().map(|d| d.reason.clone());
     let mut errors = processed.line_errors;
     state
         .store
         .write_points(processed.points)
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not stored: {e}")))?;
-    if errors.is_empty() {
+    if rejected == 0 {
         return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    if errors.is_empty() {
+        // Refused as a whole (too many lines, days or series): the reason says what to do.
+        let reason = whole_message_reason.unwrap_or_else(|| "rejected".into());
+        return Err(ApiError::bad_request(format!("nothing written: {reason}")));
     }
     errors.sort_by_key(|e| e.line);
     let details = errors.iter().map(|e| json!({ "line": e.line, "reason": e.reason })).collect();
-    let message = format!("{} line(s) or value(s) rejected; {} point(s) written", errors.len(), accepted);
+    let listed = if errors.len() < rejected { format!(" (the first {} listed)", errors.len()) } else { String::new() };
+    let message = format!("{rejected} line(s) or value(s) rejected{listed}; {accepted} point(s) written");
     Err(ApiError::bad_request(message).with_details(details))
 }
 

@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use super::{LineDecoded, LineError, Precision};
+use super::{LineDecoded, LineError, MAX_LINE_ERRORS, Precision};
 use crate::point::{FieldValue, Point};
 
 /// Decodes line protocol. Timestamps are integers in `precision` units; lines without one
@@ -38,6 +38,7 @@ pub fn decode(payload: &[u8], precision: Precision, default_ns: i64) -> LineDeco
             Ok(point) => {
                 decoded.points.push(point);
                 decoded.point_lines.push(record_line);
+                decoded.point_offsets.push(record_start);
             }
             Err(mut reason) => {
                 if parser.string_spans_lines {
@@ -45,7 +46,10 @@ pub fn decode(payload: &[u8], precision: Precision, default_ns: i64) -> LineDeco
                         " (a string value on this line runs onto the next line: is a closing quote missing?)",
                     );
                 }
-                decoded.errors.push(LineError { line: record_line, reason });
+                decoded.rejected_lines += 1;
+                if decoded.errors.len() < MAX_LINE_ERRORS {
+                    decoded.errors.push(LineError { line: record_line, reason, offset: record_start });
+                }
                 // Resume on the next physical line, even if a bad string ran past it.
                 parser.pos = record_start;
                 parser.line = record_line;
@@ -670,7 +674,16 @@ mod tests {
             "my\\ measurement\\,x,d\\\\=e,site=菏泽\\ a\\,b\\=c power\\ kw=812.5,whole=3.0,big=1e300,n=-7i,u=7u,ok=false,s=\"say \\\"hi\\\"\\\\\nbye\" -42\n"
         );
         let decoded = decode(out.as_bytes(), Precision::Ns, 0);
-        assert_eq!(decoded, LineDecoded { points: vec![p], point_lines: vec![1], errors: vec![] });
+        assert_eq!(
+            decoded,
+            LineDecoded {
+                points: vec![p],
+                point_lines: vec![1],
+                point_offsets: vec![0],
+                errors: vec![],
+                rejected_lines: 0
+            }
+        );
     }
 
     /// Names as the decoders produce them: no control characters; the measurement does not

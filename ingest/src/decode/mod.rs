@@ -65,7 +65,14 @@ pub enum DecodeError {
 pub struct LineError {
     pub line: usize,
     pub reason: String,
+    /// Byte offset of the line in the payload, so the line can be quoted without a search.
+    #[serde(skip)]
+    pub offset: usize,
 }
+
+/// Detailed errors kept per payload; the rest are only counted, so a body of a million bad
+/// lines costs a counter, not a million messages.
+pub const MAX_LINE_ERRORS: usize = 1000;
 
 /// Result of decoding line protocol: the good lines' points and the bad lines' errors.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,7 +81,23 @@ pub struct LineDecoded {
     /// 1-based line number of each entry of `points` (same length), so that later checks
     /// (schema validation) can report errors by line too.
     pub point_lines: Vec<usize>,
+    /// Byte offset of each point's line in the payload (same length as `points`).
+    pub point_offsets: Vec<usize>,
+    /// The first [`MAX_LINE_ERRORS`] bad lines.
     pub errors: Vec<LineError>,
+    /// Every bad line, including those not in `errors`.
+    pub rejected_lines: usize,
+}
+
+/// The line of `payload` that starts at `offset`, cut to `max` bytes (at a character
+/// boundary), for quoting in error messages.
+pub fn line_at(payload: &[u8], offset: usize, max: usize) -> String {
+    let rest = payload.get(offset..).unwrap_or_default();
+    let end = rest.iter().take(max).position(|&b| b == b'\n').unwrap_or(rest.len().min(max));
+    let line = rest.get(..end).unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = String::from_utf8_lossy(line);
+    if end == max && rest.len() > max { format!("{text}...") } else { text.into_owned() }
 }
 
 /// Checks a name (measurement, tag key or value, field name) that must survive a trip through

@@ -8,6 +8,7 @@
 //! in time order. Measurement = the topic's kind, tags `site` and `device` from the topic.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -107,24 +108,25 @@ fn resolve(source: &Source<'_>, records: Vec<Record<'_>>, received_ns: i64) -> R
     readings.sort_by_key(|r| r.timestamp_ns);
     let mut points: Vec<Point> = Vec::new();
     let mut fields: Vec<(String, FieldValue)> = Vec::new();
-    let mut records_of_fields: Vec<usize> = Vec::new();
+    // Field name -> the record that gave it, for the current instant (a hash map, so a pack of
+    // 80 000 records at one time stays linear).
+    let mut record_of_field: HashMap<String, usize> = HashMap::new();
     let mut readings = readings.into_iter().peekable();
     while let Some(reading) = readings.next() {
         // Two values for one sensor at one instant contradict each other; keeping either
         // would silently drop the other.
-        if let Some(i) = fields.iter().position(|(name, _)| *name == reading.name) {
+        if let Some(first) = record_of_field.insert(reading.name.clone(), reading.record) {
             return Err(format!(
-                "records {} and {} both give {} at the same time; give each record its own name (n)",
-                records_of_fields[i], reading.record, reading.name
+                "records {first} and {} both give {} at the same time; give each record its own name (n)",
+                reading.record, reading.name
             ));
         }
         fields.push((reading.name, reading.value));
-        records_of_fields.push(reading.record);
         if readings.peek().is_none_or(|next| next.timestamp_ns != reading.timestamp_ns) {
             let tags =
                 vec![("device".to_owned(), source.device.to_owned()), ("site".to_owned(), source.site.to_owned())];
             points.push(Point::new(source.kind, tags, std::mem::take(&mut fields), reading.timestamp_ns));
-            records_of_fields.clear();
+            record_of_field.clear();
         }
     }
     Ok(points)
