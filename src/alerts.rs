@@ -347,7 +347,7 @@ impl Alerts {
                 Some(existing) => {
                     let last = event.last_s.saturating_mul(NS);
                     // Refresh at most once a minute: an ongoing condition is seen every tick.
-                    if last < existing.last_seen_ns + 60 * NS && event.peak.score <= existing.score {
+                    if last < existing.last_seen_ns.saturating_add(60 * NS) && event.peak.score <= existing.score {
                         return Ok(());
                     }
                     existing.last_seen_ns = existing.last_seen_ns.max(last);

@@ -124,6 +124,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         metrics: forecast_metrics,
         alerts: alerts.clone(),
         data_dir: config.data_dir.clone(),
+        max_future_secs: config.ingest.max_future_secs,
     };
     let jobs =
         jobs::spawn(config.forecast.clone(), config.alerts.clone(), config.schema.clone(), job_ctx, stop_rx.clone());

@@ -288,3 +288,35 @@ async fn a_sensor_drifting_from_its_neighbours_raises_a_peer_drift_alert() {
     assert!(list.iter().all(|a| a["device"] == "p1"), "healthy plots raised nothing: {list:#?}");
     server.running.shutdown().await.unwrap();
 }
+
+/// A reading stamped in 2262 that is already in the store (written before ingest refused
+/// such times) must not drag the detection clock there: before the fix every device got a
+/// "no readings for 2 063 080 h" gap alert and nothing new was checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_future_reading_in_the_store_does_not_blind_detection() {
+    let now = test_now();
+    let server = TestServer::start_with(fast(now)).await;
+    write(&server, readings(now - 4 * 86_400, now - 1800, None, i64::MAX)).await;
+    // Ingest refuses it now...
+    let far = "met_station,site=t-met,device=m3 air_temp_c=1 9223372036854000000";
+    let resp = server.http.post(server.url("/api/v2/write?bucket=b")).body(far).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["details"][0]["reason"].as_str().unwrap().contains("ahead of its arrival"), "{body}");
+    // ... so put it in the store directly, as an old data directory would hold it.
+    let point = fieldline_ingest::Point::new(
+        "met_station",
+        vec![("site".into(), "t-met".into()), ("device".into(), "m3".into())],
+        vec![("air_temp_c".into(), fieldline_ingest::FieldValue::Float(1.0))],
+        9_223_372_036_854_000_000,
+    );
+    server.running.store.write_points(vec![point]).await.unwrap();
+    // Live readings in which m1 freezes: detection must still check them, and m2, which keeps
+    // reporting, must not be called silent.
+    write(&server, readings(now - 1800, now + 3 * 3600, Some(now + 3600), i64::MAX)).await;
+    let list = wait_alerts(&server, "the stuck alert", |l| l.iter().any(|a| a["kind"] == "stuck")).await;
+    let gaps: Vec<&Value> = list.iter().filter(|a| a["kind"] == "gap" && a["device"] != "m3").collect();
+    assert!(gaps.is_empty(), "no false gap alerts: {gaps:#?}");
+    assert_eq!(list.iter().filter(|a| a["kind"] == "stuck").count(), 1, "{list:#?}");
+    server.running.shutdown().await.unwrap();
+}

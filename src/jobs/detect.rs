@@ -146,7 +146,14 @@ impl Detection {
     /// Loads saved detector state from the data dir. Without one, everything already stored
     /// counts as history: devices learn from it when next seen, and only newer readings are
     /// checked (so a lost state file does not re-raise old conditions).
-    pub fn new(config: AlertsConfig, ratings: Schema, data_dir: &std::path::Path, store: &Store) -> Self {
+    /// `clock_limit_ns`: see [`crate::jobs::JobContext::clock_limit_ns`].
+    pub fn new(
+        config: AlertsConfig,
+        ratings: Schema,
+        data_dir: &std::path::Path,
+        store: &Store,
+        clock_limit_ns: i64,
+    ) -> Self {
         let offset_s = parse_offset(&config.utc_offset).map(|o| i64::from(o.whole_seconds())).unwrap_or(8 * 3600);
         let path = data_dir.join("detectors.state");
         let (state, resume_pending) = match std::fs::read(&path) {
@@ -168,7 +175,7 @@ impl Detection {
                 .series(None, &[])
                 .iter()
                 .filter(|s| KINDS.contains(&s.measurement.as_str()))
-                .map(|s| s.last_ns)
+                .map(|s| s.last_ns.min(clock_limit_ns))
                 .max()
                 // Readings within `lag` of the newest are re-checked: push the cursor past them.
                 .map(|newest| newest.saturating_add(config.lag_secs.max(0) * NS));
@@ -255,14 +262,16 @@ impl Detection {
 
     /// Runs the readings that arrived since the last tick through the detectors and turns
     /// their events into alerts.
-    pub fn tick(&mut self, store: &Store, alerts: &Alerts) {
+    /// Readings stamped after `clock_limit_ns` (the wall clock plus ingest's skew) are left
+    /// for later ticks, so the data clock never runs ahead of real time.
+    pub fn tick(&mut self, store: &Store, alerts: &Alerts, clock_limit_ns: i64) {
         let lag = self.config.lag_secs.max(0) * NS;
         let start = match self.state.cursor_ns {
             Some(c) => c - lag,
             // First run: only what is current; history is learned per device at first sight.
             None => self.config.live_from_s.map_or_else(fieldline_ingest::point::now_ns, |s| s * NS) - lag,
         };
-        let window = match scan_window(store, start, i64::MAX) {
+        let window = match scan_window(store, start, clock_limit_ns.saturating_add(1)) {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!(error = %e, "detection: reading new data failed");

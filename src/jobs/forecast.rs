@@ -290,6 +290,9 @@ impl Forecaster {
 
     fn run_plant(&mut self, ctx: &JobContext, plant: &Plant) -> Result<(), Error> {
         let Some((first_s, last_s)) = power_span(ctx, &plant.site) else { return Ok(()) };
+        // A meter reading stamped in the future must not drag the clock (and the issue
+        // times) ahead of real time.
+        let last_s = last_s.min(ctx.clock_limit_ns() / NS);
         let clock = (fieldline_ingest::point::now_ns() / NS).max(last_s);
         let config = self.config.clone();
         let offset_s = self.offset_s;

@@ -27,6 +27,23 @@ pub struct JobContext {
     pub metrics: forecast::ForecastMetrics,
     pub alerts: Alerts,
     pub data_dir: PathBuf,
+    /// Ingest's `max_future_secs`: no job clock moves further than this past the wall clock,
+    /// whatever the store holds.
+    pub max_future_secs: i64,
+}
+
+impl JobContext {
+    /// The latest instant (ns) a job clock may reach now: the wall clock plus the skew
+    /// ingest allows. Readings after it (stored before ingest refused such times, or written
+    /// by a privileged token) wait until their time comes instead of dragging the clocks.
+    pub fn clock_limit_ns(&self) -> i64 {
+        clock_limit_ns(self.max_future_secs)
+    }
+}
+
+/// See [`JobContext::clock_limit_ns`].
+pub fn clock_limit_ns(max_future_secs: i64) -> i64 {
+    fieldline_ingest::point::now_ns().saturating_add(max_future_secs.max(0).saturating_mul(1_000_000_000))
 }
 
 /// Starts the job loops; the handle completes when all of them stopped after `stop` turned true.
@@ -45,14 +62,15 @@ pub fn spawn(
     }
     if alerts.enabled {
         let tick = alerts.tick_secs;
-        let (dir, store) = (ctx.data_dir.clone(), ctx.store.clone());
+        let (dir, store, skew) = (ctx.data_dir.clone(), ctx.store.clone(), ctx.max_future_secs);
         let make = move || {
-            detect::Detection::new(alerts.clone(), fieldline_ingest::schema::Schema::new(&ratings), &dir, &store)
+            let ratings = fieldline_ingest::schema::Schema::new(&ratings);
+            detect::Detection::new(alerts.clone(), ratings, &dir, &store, clock_limit_ns(skew))
         };
         loops.push(tokio::spawn(run_loop(
             tick,
             make,
-            |d, ctx| d.tick(&ctx.store, &ctx.alerts),
+            |d, ctx| d.tick(&ctx.store, &ctx.alerts, ctx.clock_limit_ns()),
             |d, _| d.save(),
             ctx,
             stop,

@@ -37,6 +37,11 @@ impl Agg {
 /// Window aggregation: each window `[start, start + every)` becomes one value labelled
 /// `start`. Numeric aggregates skip non-numeric values (strings) and NaN; `count`, `first`
 /// and `last` take every value.
+///
+/// Terminates for every input: window bounds are computed in i128, so a window always
+/// contains the value it was computed from and every round of the loop consumes at least one
+/// value. (In i64 they saturated near `i64::MAX`: the window ended before its own value, the
+/// loop never advanced, and `agg=count` pushed empty windows until memory ran out.)
 pub fn aggregate(column: &Column, every_ns: i64, offset_ns: i64, agg: Agg) -> Vec<(i64, FieldValue)> {
     let mut out = Vec::new();
     if every_ns <= 0 {
@@ -44,27 +49,41 @@ pub fn aggregate(column: &Column, every_ns: i64, offset_ns: i64, agg: Agg) -> Ve
     }
     let mut iter = column.iter().peekable();
     while let Some(&(&ts, _)) = iter.peek() {
-        let start = window_start(ts, every_ns, offset_ns);
-        let end = start.saturating_add(every_ns);
+        let start = window_start_wide(ts, every_ns, offset_ns);
+        let end = start + i128::from(every_ns);
         let mut acc = Acc::default();
         while let Some(&(&t, v)) = iter.peek() {
-            if t >= end {
+            if i128::from(t) >= end {
                 break;
             }
             acc.add(v);
             iter.next();
         }
         if let Some(v) = acc.finish(agg) {
-            out.push((start, v));
+            out.push((clamp_i64(start), v));
         }
     }
     out
 }
 
-/// Start of the window containing `ts`.
+/// Start of the window containing `ts` (clamped to the i64 range for windows that begin
+/// before it).
 pub fn window_start(ts: i64, every_ns: i64, offset_ns: i64) -> i64 {
-    let shifted = ts.saturating_sub(offset_ns);
-    shifted.div_euclid(every_ns).saturating_mul(every_ns).saturating_add(offset_ns)
+    if every_ns <= 0 {
+        return ts;
+    }
+    clamp_i64(window_start_wide(ts, every_ns, offset_ns))
+}
+
+/// Exact window start: `start <= ts < start + every`.
+fn window_start_wide(ts: i64, every_ns: i64, offset_ns: i64) -> i128 {
+    let every = i128::from(every_ns);
+    let shifted = i128::from(ts) - i128::from(offset_ns);
+    shifted.div_euclid(every) * every + i128::from(offset_ns)
+}
+
+fn clamp_i64(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
 #[derive(Default)]
@@ -109,6 +128,7 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Just;
 
     const MIN: i64 = 60_000_000_000;
 
@@ -150,6 +170,48 @@ mod tests {
         assert_eq!(window_start(15 * hour, day, offset), -8 * hour);
         assert_eq!(window_start(16 * hour, day, offset), 16 * hour);
         assert_eq!(window_start(-1, 15 * MIN, 0), -15 * MIN);
+    }
+
+    #[test]
+    fn a_value_near_the_end_of_time_with_a_local_offset_terminates() {
+        // The dashboard's own query (tz=+08:00, i.e. offset -8 h) on a reading at 2262.
+        let ts = 9_223_372_036_854_000_000;
+        let c: Column = [(ts, FieldValue::Float(1.0))].into_iter().collect();
+        let hour = 3_600_000_000_000;
+        for agg in [Agg::Count, Agg::Mean] {
+            let out = aggregate(&c, 15 * MIN, -8 * hour, agg);
+            assert_eq!(out.len(), 1, "{agg:?}");
+            assert!(out[0].0 <= ts);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4000))]
+
+        /// Every value lands in exactly one window, labelled at or before it, whatever the
+        /// timestamps, window length and offset: the loop always terminates.
+        #[test]
+        fn every_value_is_counted_once_for_extreme_inputs(
+            times in proptest::collection::btree_set(
+                proptest::prop_oneof![
+                    proptest::num::i64::ANY,
+                    (i64::MAX - 1_000_000_000_000..=i64::MAX),
+                    (i64::MIN..=i64::MIN + 1_000_000_000_000),
+                    (-1_000_000_000i64..1_000_000_000),
+                ],
+                1..40,
+            ),
+            every in proptest::prop_oneof![1i64..=1_000, 1i64..=i64::MAX, Just(i64::MAX), Just(15 * 60_000_000_000)],
+            offset in proptest::prop_oneof![proptest::num::i64::ANY, Just(i64::MIN), Just(i64::MAX), -86_400_000_000_000i64..86_400_000_000_000],
+        ) {
+            let c: Column = times.iter().map(|&t| (t, FieldValue::Float(1.0))).collect();
+            let counts = aggregate(&c, every, offset, Agg::Count);
+            let total: i64 = counts.iter().map(|(_, v)| match v { FieldValue::Int(n) => *n, _ => 0 }).sum();
+            proptest::prop_assert_eq!(total, times.len() as i64);
+            proptest::prop_assert!(counts.windows(2).all(|w| w[0].0 <= w[1].0));
+            let first = *times.iter().next().unwrap_or(&0);
+            proptest::prop_assert!(counts[0].0 <= first);
+        }
     }
 
     #[test]
