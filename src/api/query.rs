@@ -251,6 +251,9 @@ async fn measurements(State(state): State<AppState>) -> Response {
     axum::Json(json!({ "measurements": state.store.measurements() })).into_response()
 }
 
+/// Most dead letters one request returns.
+const MAX_DEADLETTERS: usize = 10_000;
+
 async fn deadletters(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -261,12 +264,16 @@ async fn deadletters(
         Some(l) => l.parse::<usize>().map_err(|_| ApiError::bad_request(format!("limit {l:?} is not a number")))?,
         None => 100,
     };
+    if limit > MAX_DEADLETTERS {
+        return Err(ApiError::bad_request(format!("limit {limit} is above {MAX_DEADLETTERS}; page with stop=")));
+    }
     let tags: Vec<(String, String)> =
         params.get("source").map(|s| vec![("source".to_string(), s.to_string())]).unwrap_or_default();
     let store = state.store.clone();
     let letters = tokio::task::spawn_blocking(move || -> Result<Vec<DeadLetter>, ApiError> {
         let filter = ScanFilter { start_ns: start, stop_ns: stop, tags: &tags, fields: None };
-        let table = store.scan(deadletter::MEASUREMENT, &filter)?;
+        // Newest day partitions first, stopping once `limit` letters are in hand.
+        let table = store.scan_newest(deadletter::MEASUREMENT, &filter, limit)?;
         // Reassemble points (one per series and timestamp) and turn them back into records.
         let mut by_time: BTreeMap<(i64, Tags), Vec<(String, FieldValue)>> = BTreeMap::new();
         for (series_tags, fields) in table.series {

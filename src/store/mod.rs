@@ -6,18 +6,24 @@
 //! One writer thread owns the WAL ([`writer`]): it takes every queued write request,
 //! appends them with one `write`, makes them durable with one `fdatasync` (group commit),
 //! applies them to the buffer and only then resolves each request — which is when the MQTT
-//! endpoint sends its PUBACK and the HTTP API its 204. A snapshot seals the WAL segment,
-//! hands the buffer to a background thread that merges it into the day partitions, and
-//! deletes the sealed segments once the Parquet files are durable. Restart replays whatever
-//! segments remain.
+//! endpoint sends its PUBACK and the HTTP API its 204. A snapshot seals the WAL segment and
+//! hands the buffer to the persister thread, which merges sealed buffers into the day
+//! partitions strictly in order, retries a failed one with backoff (everything behind it
+//! waits), and deletes a buffer's WAL segments only once it and every older buffer are
+//! durable in Parquet. Restart replays whatever segments remain.
+//!
+//! Damage is never silent: a failing snapshot, a WAL segment with corrupt records and a
+//! Parquet file that fails its checksum are logged as errors, counted, and listed by
+//! [`Store::problems`] (so `/health` says "degraded"); damaged files go to `quarantine/`.
 
+pub mod crash;
 pub mod partition;
 pub mod query;
 pub mod table;
 pub mod wal;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -42,6 +48,10 @@ pub enum Error {
     Other(String),
     #[error("store is shutting down")]
     ShuttingDown,
+    /// A Parquet file failed its checksum or could not be decoded; the store moves it to
+    /// quarantine.
+    #[error("damaged partition {}: {detail}; it was moved to quarantine and its data is no longer served", path.display())]
+    Corrupt { path: PathBuf, detail: String },
 }
 
 impl Error {
@@ -67,6 +77,12 @@ pub struct StoreConfig {
     /// Days of data kept per measurement (older day partitions are deleted); measurements
     /// not listed are kept forever.
     pub retention_days: BTreeMap<String, u32>,
+    /// Values acknowledged but not yet in Parquet (buffered and waiting to be persisted)
+    /// beyond which writes wait for the snapshots to catch up, or are refused while
+    /// snapshots are failing, rather than grow memory without bound.
+    pub max_unpersisted_values: usize,
+    /// Longest wait between retries of a failed snapshot, seconds (it starts at 1 s).
+    pub snapshot_retry_max_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -77,6 +93,8 @@ impl Default for StoreConfig {
             queue_capacity: 4096,
             max_group_points: 200_000,
             retention_days: BTreeMap::from([("_deadletter".to_string(), 30)]),
+            max_unpersisted_values: 6_000_000,
+            snapshot_retry_max_secs: 60,
         }
     }
 }
@@ -91,8 +109,13 @@ pub struct StoreMetrics {
     pub group_commit_requests: Histogram,
     pub snapshots: Counter,
     pub snapshot_seconds: Histogram,
+    pub snapshot_failures: Counter,
+    pub snapshot_backlog: Gauge,
     pub buffered_values: Gauge,
     pub queue_depth: Gauge,
+    pub wal_corrupt_segments: Counter,
+    pub partitions_quarantined: Counter,
+    pub writes_refused: Counter,
 }
 
 impl Default for StoreMetrics {
@@ -105,8 +128,13 @@ impl Default for StoreMetrics {
             group_commit_requests: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
             snapshots: Counter::default(),
             snapshot_seconds: Histogram::new([0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0]),
+            snapshot_failures: Counter::default(),
+            snapshot_backlog: Gauge::default(),
             buffered_values: Gauge::default(),
             queue_depth: Gauge::default(),
+            wal_corrupt_segments: Counter::default(),
+            partitions_quarantined: Counter::default(),
+            writes_refused: Counter::default(),
         }
     }
 }
@@ -121,16 +149,56 @@ impl StoreMetrics {
         r.register("group_commit_requests", "Write requests per group commit", self.group_commit_requests.clone());
         r.register("snapshots", "Buffer snapshots written to Parquet", self.snapshots.clone());
         r.register("snapshot_seconds", "Duration of buffer snapshots", self.snapshot_seconds.clone());
+        r.register(
+            "snapshot_failures",
+            "Snapshot attempts that failed (retried with backoff)",
+            self.snapshot_failures.clone(),
+        );
+        r.register(
+            "snapshot_backlog",
+            "Sealed buffers waiting to be persisted to Parquet",
+            self.snapshot_backlog.clone(),
+        );
         r.register("buffered_values", "Values held in the in-memory buffer", self.buffered_values.clone());
         r.register("queue_depth", "Write requests waiting for the writer", self.queue_depth.clone());
+        r.register(
+            "wal_corrupt_segments",
+            "WAL segments found with damaged records between valid ones (quarantined)",
+            self.wal_corrupt_segments.clone(),
+        );
+        r.register(
+            "partitions_quarantined",
+            "Parquet partitions that failed their checksum (quarantined)",
+            self.partitions_quarantined.clone(),
+        );
+        r.register(
+            "writes_refused",
+            "Write requests refused because too much acknowledged data is not yet in Parquet",
+            self.writes_refused.clone(),
+        );
     }
 }
 
 /// Buffers visible to queries: sealed ones being persisted (oldest first), then the active one.
 #[derive(Debug, Default)]
 struct BufferState {
-    persisting: Vec<Arc<Buffer>>,
+    persisting: VecDeque<Arc<Buffer>>,
     active: Buffer,
+}
+
+impl BufferState {
+    /// Values acknowledged and not yet in Parquet.
+    fn unpersisted_values(&self) -> usize {
+        self.active.values() + self.persisting.iter().map(|b| b.values()).sum::<usize>()
+    }
+}
+
+/// A snapshot that keeps failing: what /health reports.
+#[derive(Debug, Clone)]
+struct SnapshotFailure {
+    error: String,
+    since: std::time::SystemTime,
+    attempts: u32,
 }
 
 /// Partition metadata by measurement and day.
@@ -143,6 +211,56 @@ struct Shared {
     buffers: RwLock<BufferState>,
     catalog: RwLock<Catalog>,
     metrics: StoreMetrics,
+    snapshot_failure: Mutex<Option<SnapshotFailure>>,
+}
+
+impl Shared {
+    fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// Moves a damaged partition to quarantine (with a note) and forgets it, unless the
+    /// catalog already holds a newer file for that day.
+    fn quarantine_partition(&self, meta: &Arc<PartitionMeta>, detail: &str) -> Result<()> {
+        let mut catalog = self.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
+        let current = catalog.get(&meta.measurement).and_then(|days| days.get(&meta.day));
+        if current.is_some_and(|c| !Arc::ptr_eq(c, meta)) {
+            return Ok(());
+        }
+        quarantine_file(&self.quarantine_dir(), &meta.path, &meta.measurement, detail)?;
+        if let Some(days) = catalog.get_mut(&meta.measurement) {
+            days.remove(&meta.day);
+        }
+        self.metrics.partitions_quarantined.inc();
+        Ok(())
+    }
+}
+
+/// Moves a damaged partition file into `qdir` with a note saying what was wrong.
+fn quarantine_file(qdir: &Path, path: &Path, measurement: &str, detail: &str) -> Result<()> {
+    std::fs::create_dir_all(qdir)?;
+    let stamp = fieldline_ingest::point::now_ns() / 1_000_000_000;
+    let day = path.file_stem().and_then(|s| s.to_str()).unwrap_or("partition");
+    let target = qdir.join(format!("parquet-{}-{day}-{stamp}.parquet", partition::measurement_dir_name(measurement)));
+    std::fs::rename(path, &target)?;
+    let note = format!(
+        "Parquet partition {} ({measurement}, {day}) is damaged: {detail}.\n\
+         Its data is no longer served. This is the file as found. Delete this file and its note \
+         once inspected: /health reports the store degraded while the quarantine directory holds files.\n",
+        path.display()
+    );
+    std::fs::write(target.with_extension("txt"), note)?;
+    if let Some(dir) = path.parent() {
+        wal::sync_dir(dir)?;
+    }
+    wal::sync_dir(qdir)?;
+    tracing::error!(
+        path = %path.display(),
+        quarantined = %target.display(),
+        %detail,
+        "PARQUET CORRUPTION: partition failed its checksum; moved to quarantine, its data is no longer served"
+    );
+    Ok(())
 }
 
 /// Handle to the store; cheap to clone.
@@ -171,14 +289,20 @@ impl Store {
     pub fn open(data_dir: &Path, config: StoreConfig) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
         let root = data_dir.to_path_buf();
+        let metrics = StoreMetrics::default();
         let mut catalog = Catalog::new();
-        for meta in partition::discover(&root.join("parquet"))? {
+        let (partitions, damaged) = partition::discover(&root.join("parquet"))?;
+        for meta in partitions {
             catalog.entry(meta.measurement.clone()).or_default().insert(meta.day, Arc::new(meta));
+        }
+        for (path, detail) in damaged {
+            quarantine_file(&root.join("quarantine"), &path, "(unreadable footer)", &detail)?;
+            metrics.partitions_quarantined.inc();
         }
         let mut active = Buffer::default();
         let mut replay_errors = 0usize;
         let started = std::time::Instant::now();
-        let (wal, records) =
+        let (wal, report) =
             wal::Wal::open(&root.join("wal"), |record| match postcard::from_bytes::<Vec<Point>>(record) {
                 Ok(points) => points.into_iter().for_each(|p| active.insert(p)),
                 Err(_) => replay_errors += 1,
@@ -186,30 +310,64 @@ impl Store {
         if replay_errors > 0 {
             tracing::error!(replay_errors, "WAL records that passed their checksum but did not decode");
         }
+        metrics.wal_corrupt_segments.inc_by(report.quarantined.len() as u64);
         tracing::info!(
-            records,
+            records = report.records,
             values = active.values(),
+            torn_bytes = report.torn_bytes,
+            quarantined_segments = report.quarantined.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "WAL replayed"
         );
-        let metrics = StoreMetrics::default();
         metrics.buffered_values.set(active.values() as i64);
         let shared = Arc::new(Shared {
             root,
-            buffers: RwLock::new(BufferState { persisting: Vec::new(), active }),
+            buffers: RwLock::new(BufferState { persisting: VecDeque::new(), active }),
             catalog: RwLock::new(catalog),
             metrics,
             config: config.clone(),
+            snapshot_failure: Mutex::new(None),
         });
         let (tx, rx) = flume::bounded(config.queue_capacity.max(1));
         let thread = writer::spawn(shared.clone(), wal, rx)?;
         Ok(Store { shared, tx, thread: Arc::new(Mutex::new(Some(thread))) })
     }
 
-    /// What is wrong with the store right now (failing snapshots, quarantined files), one
-    /// sentence each; empty when healthy. `/health` reports these as "degraded".
+    /// What is wrong with the store right now, one sentence each; empty when healthy.
+    /// `/health` reports these as "degraded": a snapshot that keeps failing (the data is
+    /// safe in the WAL meanwhile) and every file in `quarantine/` (damaged WAL segments and
+    /// Parquet partitions, kept for inspection until an operator deletes them).
     pub fn problems(&self) -> Vec<String> {
-        Vec::new()
+        let mut out = Vec::new();
+        if let Ok(failure) = self.shared.snapshot_failure.lock()
+            && let Some(f) = failure.as_ref()
+        {
+            let since = time::OffsetDateTime::from(f.since)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            out.push(format!(
+                "snapshots to Parquet are failing since {since} ({} attempts): {}; acknowledged data is \
+                 safe in the WAL and the snapshot is retried",
+                f.attempts, f.error
+            ));
+        }
+        let qdir = self.shared.quarantine_dir();
+        if let Ok(entries) = std::fs::read_dir(&qdir) {
+            let mut notes: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+                .collect();
+            notes.sort();
+            for note in notes {
+                let first = std::fs::read_to_string(&note).ok().and_then(|t| t.lines().next().map(str::to_string));
+                out.push(format!(
+                    "quarantined: {} ({})",
+                    note.with_extension("").display(),
+                    first.unwrap_or_else(|| "see the note beside it".into())
+                ));
+            }
+        }
+        out
     }
 
     pub fn metrics(&self) -> &StoreMetrics {
@@ -290,7 +448,58 @@ impl Store {
             if !partition_may_match(&meta, filter) {
                 continue;
             }
-            partition::scan(&meta.path, filter, &mut out)?;
+            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut out));
+            if let Err(Error::Corrupt { detail, .. }) = &read {
+                self.shared.quarantine_partition(&meta, detail)?;
+            }
+            read?;
+        }
+        out.merge_from(from_buffers);
+        Ok(out)
+    }
+
+    /// Like [`Store::scan`], but reads day partitions newest first and stops once `limit`
+    /// values newer than every unread partition are in hand, so "the latest N" does not load
+    /// everything (the dead-letter listing). The result may hold more than `limit` values.
+    pub fn scan_newest(&self, measurement: &str, filter: &ScanFilter<'_>, limit: usize) -> Result<Table> {
+        let mut from_buffers = Table::default();
+        {
+            let state = self.shared.buffers.read().map_err(|_| Error::Other("buffer lock poisoned".into()))?;
+            for buffer in state.persisting.iter().map(|b| b.as_ref()).chain(std::iter::once(&state.active)) {
+                if let Some(t) = buffer.tables.get(measurement) {
+                    scan_into(t, filter, &mut from_buffers);
+                }
+            }
+        }
+        let partitions: Vec<Arc<PartitionMeta>> = {
+            let catalog = self.shared.catalog.read().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
+            match catalog.get(measurement) {
+                Some(days) => days
+                    .range(day_of(filter.start_ns)..=day_of(filter.stop_ns.saturating_sub(1)))
+                    .rev()
+                    .map(|(_, m)| m.clone())
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        let mut out = Table::default();
+        for meta in partitions {
+            // Everything this and the older partitions hold is before the next day began.
+            let next_day = meta.day.saturating_add(1).saturating_mul(partition::DAY_NS);
+            let newer = |t: &Table| -> usize {
+                t.series.values().map(|f| f.values().map(|c| c.range(next_day..).count()).max().unwrap_or(0)).sum()
+            };
+            if newer(&out) + newer(&from_buffers) >= limit.max(1) {
+                break;
+            }
+            if !partition_may_match(&meta, filter) {
+                continue;
+            }
+            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut out));
+            if let Err(Error::Corrupt { detail, .. }) = &read {
+                self.shared.quarantine_partition(&meta, detail)?;
+            }
+            read?;
         }
         out.merge_from(from_buffers);
         Ok(out)

@@ -1,10 +1,17 @@
 //! The writer thread (group commit into the WAL, then the buffer, then the acknowledgement)
-//! and the snapshot thread it hands sealed buffers to.
+//! and the persister thread it hands sealed buffers to.
+//!
+//! The persister is the only place WAL segments are deleted. It persists sealed buffers
+//! strictly oldest first; a buffer that fails (disk full, read-only directory, a damaged
+//! file) stays at the head of the queue and is retried with exponential backoff while
+//! everything behind it waits, and its segments, and every later one, stay on disk. So a
+//! failed snapshot can never be skipped over: before, the next successful snapshot deleted
+//! the failed one's segments, and a restart lost acknowledged data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use fieldline_ingest::Point;
 use fieldline_ingest::sink::SinkError;
@@ -13,7 +20,7 @@ use tokio::sync::oneshot;
 use super::partition::{self, DAY_NS, day_of};
 use super::table::{Buffer, Table};
 use super::wal::{self, Wal};
-use super::{Error, Result, Shared};
+use super::{Error, Result, Shared, SnapshotFailure, crash};
 
 /// A write: the points and their WAL record (encoded by the caller).
 #[derive(Debug)]
@@ -26,16 +33,36 @@ pub struct WriteRequest {
 #[derive(Debug)]
 pub enum Msg {
     Write(WriteRequest),
-    /// Snapshot now and answer once the Parquet files are durable.
+    /// Snapshot now and answer once the Parquet files are durable (or a snapshot failed).
     Flush(oneshot::Sender<Result<()>>),
     /// Drain, snapshot, stop.
     Shutdown(oneshot::Sender<Result<()>>),
 }
 
+/// A buffer sealed for persisting, and the last WAL segment holding its records.
+struct Sealed {
+    buffer: Arc<Buffer>,
+    through_segment: u64,
+}
+
+enum PersistMsg {
+    Sealed(Sealed),
+    /// Answer once everything sealed before it is persisted, or as soon as a snapshot fails.
+    Barrier(oneshot::Sender<Result<()>>),
+    Stop,
+}
+
 pub fn spawn(shared: Arc<Shared>, wal: Wal, rx: flume::Receiver<Msg>) -> Result<JoinHandle<()>> {
-    let thread = std::thread::Builder::new()
-        .name("fieldline-wal".into())
-        .spawn(move || Writer { shared, wal, rx, snapshot: None, last_snapshot: Instant::now() }.run())?;
+    let (persist_tx, persist_rx) = flume::unbounded();
+    let persister = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("fieldline-persist".into())
+            .spawn(move || Persister { shared, rx: persist_rx, queue: VecDeque::new(), waiting: Vec::new() }.run())?
+    };
+    let thread = std::thread::Builder::new().name("fieldline-wal".into()).spawn(move || {
+        Writer { shared, wal, rx, persist: persist_tx, persister: Some(persister), last_snapshot: Instant::now() }.run()
+    })?;
     Ok(thread)
 }
 
@@ -43,8 +70,8 @@ struct Writer {
     shared: Arc<Shared>,
     wal: Wal,
     rx: flume::Receiver<Msg>,
-    /// The snapshot in progress, if any.
-    snapshot: Option<JoinHandle<Result<()>>>,
+    persist: flume::Sender<PersistMsg>,
+    persister: Option<JoinHandle<()>>,
     last_snapshot: Instant,
 }
 
@@ -98,6 +125,10 @@ impl Writer {
                         self.commit(rest);
                     }
                     let result = self.snapshot_and_wait();
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "final snapshot failed; the WAL keeps the data for the next start");
+                    }
+                    self.stop_persister();
                     tracing::info!(ok = result.is_ok(), "store writer stopped");
                     let _ = done.send(result);
                     return;
@@ -110,12 +141,47 @@ impl Writer {
         if let Err(e) = self.snapshot_and_wait() {
             tracing::error!(error = %e, "final snapshot failed; the WAL keeps the data");
         }
+        self.stop_persister();
+    }
+
+    /// When too much acknowledged data is not yet in Parquet, waits for the persister while
+    /// it makes progress; refuses (`Err`) while snapshots are failing.
+    fn admit(&self) -> Result<(), String> {
+        let limit = self.shared.config.max_unpersisted_values.max(1);
+        loop {
+            let backlog = self.shared.buffers.read().map(|s| s.unpersisted_values()).unwrap_or(0);
+            if backlog < limit {
+                return Ok(());
+            }
+            if let Ok(failure) = self.shared.snapshot_failure.lock()
+                && let Some(f) = failure.as_ref()
+            {
+                return Err(format!(
+                    "not written: {backlog} acknowledged values are waiting to be persisted and snapshots are \
+                     failing ({}); retry later",
+                    f.error
+                ));
+            }
+            // Not failing, just behind: the persister catches up (backpressure).
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn commit(&mut self, group: Vec<WriteRequest>) {
         let metrics = &self.shared.metrics;
         metrics.group_commit_requests.observe(group.len() as f64);
-        let result = self.wal.append_many(group.iter().map(|r| r.record.as_slice())).and_then(|()| self.wal.sync());
+        if let Err(reason) = self.admit() {
+            metrics.writes_refused.inc_by(group.len() as u64);
+            tracing::warn!(requests = group.len(), %reason, "writes refused");
+            for req in group {
+                let _ = req.done.send(Err(SinkError::Io(reason.clone())));
+            }
+            return;
+        }
+        let result = self.wal.append_many(group.iter().map(|r| r.record.as_slice())).and_then(|()| {
+            crash::point("wal-appended");
+            self.wal.sync()
+        });
         metrics.queue_depth.set(self.rx.len() as i64);
         if let Err(e) = result {
             metrics.write_errors.inc();
@@ -129,6 +195,7 @@ impl Writer {
             }
             return;
         }
+        crash::point("wal-synced");
         metrics.wal_fsyncs.inc();
         metrics.wal_bytes.inc_by(group.iter().map(|r| r.record.len() as u64).sum());
         let mut dones = Vec::with_capacity(group.len());
@@ -157,96 +224,224 @@ impl Writer {
     }
 
     fn maybe_snapshot(&mut self, interval: Duration) {
-        if let Some(handle) = &self.snapshot
-            && handle.is_finished()
-        {
-            self.join_snapshot();
-        }
-        let values = self.shared.buffers.read().map(|s| s.active.values()).unwrap_or(0);
+        let (values, waiting) =
+            self.shared.buffers.read().map(|s| (s.active.values(), s.persisting.len())).unwrap_or((0, 0));
         if values == 0 {
             return;
         }
         let due = values >= self.shared.config.snapshot_values || self.last_snapshot.elapsed() >= interval;
-        if !due {
+        // One buffer being persisted and one waiting is enough; more would only rewrite the
+        // same day files more often (and while snapshots fail, the active buffer grows until
+        // `admit` holds writes back).
+        if !due || waiting >= 2 {
             return;
         }
-        if self.snapshot.is_some() {
-            // Backpressure: past twice the threshold, wait for the running snapshot rather
-            // than let the buffer grow without bound.
-            if values < 2 * self.shared.config.snapshot_values {
-                return;
-            }
-            self.join_snapshot();
-        }
-        if let Err(e) = self.start_snapshot() {
-            tracing::error!(error = %e, "could not start snapshot");
+        if let Err(e) = self.seal() {
+            tracing::error!(error = %e, "could not start a snapshot; the WAL keeps the data");
         }
     }
 
-    fn join_snapshot(&mut self) {
-        if let Some(handle) = self.snapshot.take() {
-            match handle.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "snapshot failed; its WAL segments are kept"),
-                Err(_) => tracing::error!("snapshot thread panicked; its WAL segments are kept"),
-            }
-        }
-    }
-
-    /// Seals the WAL segment and the active buffer and persists them on another thread.
-    fn start_snapshot(&mut self) -> Result<()> {
-        let sealed = self.wal.rotate()?;
+    /// Seals the WAL segment and the active buffer and queues them for the persister.
+    fn seal(&mut self) -> Result<()> {
+        let through_segment = self.wal.rotate()?;
         let buffer = {
             let mut state = self.shared.buffers.write().map_err(|_| Error::Other("buffer lock poisoned".into()))?;
             let buffer = Arc::new(std::mem::take(&mut state.active));
-            state.persisting.push(buffer.clone());
+            state.persisting.push_back(buffer.clone());
             self.shared.metrics.buffered_values.set(0);
+            self.shared.metrics.snapshot_backlog.set(state.persisting.len() as i64);
             buffer
         };
         self.last_snapshot = Instant::now();
-        let shared = self.shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("fieldline-snapshot".into())
-            .spawn(move || persist(&shared, &buffer, sealed))?;
-        self.snapshot = Some(handle);
-        Ok(())
+        crash::point("snapshot-sealed");
+        self.persist
+            .send(PersistMsg::Sealed(Sealed { buffer, through_segment }))
+            .map_err(|_| Error::Other("persister stopped".into()))
     }
 
+    /// Seals what is buffered and waits until everything sealed is in Parquet, or until a
+    /// snapshot fails (its error; the data stays in the WAL and the persister keeps retrying).
     fn snapshot_and_wait(&mut self) -> Result<()> {
-        self.join_snapshot();
         let empty = self.shared.buffers.read().map(|s| s.active.is_empty()).unwrap_or(true);
         if !empty {
-            self.start_snapshot()?;
+            self.seal()?;
         }
-        match self.snapshot.take().map(|h| h.join()) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Err(_)) => Err(Error::Other("snapshot thread panicked".into())),
+        let (done, wait) = oneshot::channel();
+        self.persist.send(PersistMsg::Barrier(done)).map_err(|_| Error::Other("persister stopped".into()))?;
+        wait.blocking_recv().map_err(|_| Error::Other("persister stopped".into()))?
+    }
+
+    fn stop_persister(&mut self) {
+        let _ = self.persist.send(PersistMsg::Stop);
+        if let Some(handle) = self.persister.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("persister thread panicked; the WAL keeps the data");
+        }
+    }
+}
+
+struct Persister {
+    shared: Arc<Shared>,
+    rx: flume::Receiver<PersistMsg>,
+    queue: VecDeque<Sealed>,
+    /// Barriers waiting for the queue ahead of them: (buffers still ahead, reply).
+    waiting: Vec<(usize, oneshot::Sender<Result<()>>)>,
+}
+
+impl Persister {
+    fn run(mut self) {
+        let max_backoff = Duration::from_secs(self.shared.config.snapshot_retry_max_secs.max(1));
+        let mut backoff = Duration::from_secs(1);
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            // Take messages: block when idle, wait out the backoff after a failure.
+            let msg = match (self.queue.is_empty(), retry_at) {
+                (true, _) => self.rx.recv().ok(),
+                (false, Some(at)) if at > Instant::now() => match self.rx.recv_deadline(at) {
+                    Ok(msg) => Some(msg),
+                    Err(flume::RecvTimeoutError::Timeout) => None,
+                    Err(flume::RecvTimeoutError::Disconnected) => Some(PersistMsg::Stop),
+                },
+                (false, _) => self.rx.try_recv().ok(),
+            };
+            match msg {
+                Some(PersistMsg::Sealed(sealed)) => {
+                    self.queue.push_back(sealed);
+                    continue;
+                }
+                Some(PersistMsg::Barrier(done)) => {
+                    if self.queue.is_empty() {
+                        let _ = done.send(Ok(()));
+                    } else if let Some(f) = self.failure() {
+                        let _ = done.send(Err(Error::Other(format!("snapshot failing: {}", f.error))));
+                    } else {
+                        self.waiting.push((self.queue.len(), done));
+                    }
+                    continue;
+                }
+                Some(PersistMsg::Stop) => {
+                    self.answer_waiting(Err(Error::ShuttingDown));
+                    return;
+                }
+                None if self.queue.is_empty() => return, // every sender gone
+                None => {}
+            }
+            if retry_at.is_some_and(|at| at > Instant::now()) {
+                continue;
+            }
+            let Some(head) = self.queue.front() else { continue };
+            match persist(&self.shared, head) {
+                Ok(()) => {
+                    self.queue.pop_front();
+                    retry_at = None;
+                    backoff = Duration::from_secs(1);
+                    if let Ok(mut failure) = self.shared.snapshot_failure.lock()
+                        && let Some(f) = failure.take()
+                    {
+                        tracing::info!(attempts = f.attempts, "snapshot succeeded after failing; store healthy again");
+                    }
+                    for (ahead, _) in &mut self.waiting {
+                        *ahead = ahead.saturating_sub(1);
+                    }
+                    let (ready, rest): (Vec<_>, Vec<_>) = self.waiting.drain(..).partition(|(ahead, _)| *ahead == 0);
+                    self.waiting = rest;
+                    for (_, done) in ready {
+                        let _ = done.send(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    self.shared.metrics.snapshot_failures.inc();
+                    let attempts = {
+                        let mut failure = self.shared.snapshot_failure.lock().unwrap_or_else(|p| p.into_inner());
+                        let f = failure.get_or_insert(SnapshotFailure {
+                            error: String::new(),
+                            since: SystemTime::now(),
+                            attempts: 0,
+                        });
+                        f.error = e.to_string();
+                        f.attempts += 1;
+                        f.attempts
+                    };
+                    tracing::error!(
+                        error = %e,
+                        attempts,
+                        retry_in_s = backoff.as_secs(),
+                        "snapshot to Parquet failed; its WAL segments are kept and it will be retried"
+                    );
+                    self.answer_waiting(Err(Error::Other(format!("snapshot failed: {e}"))));
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(max_backoff);
+                }
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<SnapshotFailure> {
+        self.shared.snapshot_failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn answer_waiting(&mut self, result: Result<()>) {
+        for (_, done) in self.waiting.drain(..) {
+            let _ = done.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::Other(e.to_string())),
+            });
         }
     }
 }
 
 /// Merges a sealed buffer into its day partitions, then drops it from the query path and
-/// removes the WAL segments it came from.
-fn persist(shared: &Shared, buffer: &Arc<Buffer>, sealed: u64) -> Result<()> {
+/// removes the WAL segments through its own (every older buffer is already persisted: the
+/// persister goes strictly in order). Idempotent: a retry after a partial failure rewrites
+/// the same days with the same values.
+fn persist(shared: &Shared, sealed: &Sealed) -> Result<()> {
     let started = Instant::now();
     let root = shared.root.join("parquet");
+    let buffer = &sealed.buffer;
+    let mut renamed = 0usize;
     for (measurement, table) in &buffer.tables {
         for (day, day_table) in split_by_day(table) {
             let path = partition::partition_path(&root, measurement, day);
-            let mut merged = if path.exists() { partition::read_all(&path)? } else { Table::default() };
+            let mut merged = if path.exists() {
+                match partition::read_all(&path) {
+                    Ok(table) => table,
+                    Err(Error::Corrupt { detail, .. }) => {
+                        // The day's old file is damaged: keep it aside, write the new data.
+                        let existing = shared.catalog.read().ok().and_then(|c| c.get(measurement)?.get(&day).cloned());
+                        match existing {
+                            Some(meta) => shared.quarantine_partition(&meta, &detail)?,
+                            None => super::quarantine_file(&shared.quarantine_dir(), &path, measurement, &detail)?,
+                        }
+                        Table::default()
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else {
+                Table::default()
+            };
             merged.merge_from(day_table);
             let meta = partition::write(&path, measurement, day, &merged)?;
             let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
             catalog.entry(measurement.clone()).or_default().insert(day, Arc::new(meta));
+            drop(catalog);
+            renamed += 1;
+            if renamed == 1 {
+                crash::point("snapshot-renamed");
+            }
         }
     }
+    crash::point("snapshot-persisted");
     {
         let mut state = shared.buffers.write().map_err(|_| Error::Other("buffer lock poisoned".into()))?;
         state.persisting.retain(|b| !Arc::ptr_eq(b, buffer));
+        shared.metrics.snapshot_backlog.set(state.persisting.len() as i64);
     }
-    wal::remove_segments_through(&shared.root.join("wal"), sealed)?;
-    apply_retention(shared)?;
+    wal::remove_segments_through(&shared.root.join("wal"), sealed.through_segment)?;
+    crash::point("snapshot-segments-removed");
+    if let Err(e) = apply_retention(shared) {
+        tracing::error!(error = %e, "retention failed; old partitions kept");
+    }
     shared.metrics.snapshots.inc();
     shared.metrics.snapshot_seconds.observe(started.elapsed().as_secs_f64());
     tracing::debug!(values = buffer.values(), elapsed_ms = started.elapsed().as_millis() as u64, "snapshot persisted");

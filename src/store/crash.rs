@@ -1,0 +1,29 @@
+//! Crash points for the fault-injection tests: `FIELDLINE_CRASH_AT=<name>` makes the process
+//! kill itself with SIGKILL when it reaches that point of a write or snapshot, exactly as a
+//! `kill -9` (or a power cut, minus the page cache) at that instant would. Debug builds only:
+//! in a release build [`point`] does nothing, whatever the environment says.
+//!
+//! Points: `wal-appended` (records written, not yet fsync'd), `wal-synced` (durable, not yet
+//! acknowledged), `snapshot-sealed` (WAL segment sealed, nothing in Parquet yet),
+//! `snapshot-tmp-written` (a partition's temporary file written, not renamed),
+//! `snapshot-renamed` (one partition replaced, others not yet), `snapshot-persisted` (every
+//! partition replaced, WAL segments not yet removed), `snapshot-segments-removed` (segments
+//! removed, snapshot not yet finished).
+
+/// Kills the process if `FIELDLINE_CRASH_AT` names this point (debug builds only).
+pub fn point(name: &str) {
+    #[cfg(debug_assertions)]
+    {
+        static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let target = TARGET.get_or_init(|| std::env::var("FIELDLINE_CRASH_AT").ok());
+        if target.as_deref() == Some(name) {
+            eprintln!("fieldline: crash point {name}: killing the process (FIELDLINE_CRASH_AT)");
+            // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, nothing runs after it.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}
