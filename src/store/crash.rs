@@ -11,12 +11,25 @@
 //! removed, snapshot not yet finished).
 
 /// Kills the process if `FIELDLINE_CRASH_AT` names this point (debug builds only).
+/// `name:n` kills it the n-th time the point is reached (e.g. `wal-synced:5`, after four
+/// acknowledged group commits).
 pub fn point(name: &str) {
     #[cfg(debug_assertions)]
     {
-        static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-        let target = TARGET.get_or_init(|| std::env::var("FIELDLINE_CRASH_AT").ok());
-        if target.as_deref() == Some(name) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static TARGET: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+        static HITS: AtomicU64 = AtomicU64::new(0);
+        let target = TARGET.get_or_init(|| {
+            let value = std::env::var("FIELDLINE_CRASH_AT").ok()?;
+            match value.split_once(':') {
+                Some((point, n)) => Some((point.to_string(), n.parse().unwrap_or(1))),
+                None => Some((value, 1)),
+            }
+        });
+        if let Some((point, nth)) = target
+            && point == name
+            && HITS.fetch_add(1, Ordering::SeqCst) + 1 >= *nth
+        {
             eprintln!("fieldline: crash point {name}: killing the process (FIELDLINE_CRASH_AT)");
             // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, nothing runs after it.
             unsafe {

@@ -227,11 +227,17 @@ impl ServeProcess {
 
     /// `fieldline {command}` (`serve` or `demo`) on 127.0.0.1:0 ports.
     pub fn run(command: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        ServeProcess::run_with_env(command, data_dir, extra, &[])
+    }
+
+    /// As [`ServeProcess::run`], with extra environment variables (e.g. `FIELDLINE_CRASH_AT`).
+    pub fn run_with_env(command: &str, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fieldline"))
             .args([command, "--http-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("FIELDLINE_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
