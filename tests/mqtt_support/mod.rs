@@ -62,11 +62,18 @@ impl Drop for Broker {
     }
 }
 
-/// A Mosquitto password file with one user, made by `mosquitto_passwd`.
-pub fn mosquitto_password_file(dir: &Path, user: &str, password: &str) -> PathBuf {
+/// A Mosquitto password file with these users, made by `mosquitto_passwd`.
+pub fn mosquitto_password_file(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("passwd");
-    let out = Command::new("mosquitto_passwd").arg("-b").arg("-c").arg(&path).args([user, password]).output().unwrap();
-    assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
+    for (i, (user, password)) in users.iter().enumerate() {
+        let mut cmd = Command::new("mosquitto_passwd");
+        cmd.arg("-b");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let out = cmd.arg(&path).args([user, password]).output().unwrap();
+        assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
+    }
     path
 }
 

@@ -50,6 +50,14 @@ pub fn load_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>
     })
 }
 
+/// rustls's refusal of a certificate and key, in words an operator acts on.
+pub fn describe(e: rustls::Error) -> String {
+    match e {
+        rustls::Error::InconsistentKeys(_) => "the private key does not belong to the certificate".into(),
+        other => other.to_string(),
+    }
+}
+
 fn pem_reason(e: rustls_pki_types::pem::Error) -> String {
     match e {
         rustls_pki_types::pem::Error::Io(io) => format!("cannot read: {io}"),

@@ -49,7 +49,7 @@ pub enum Error {
     PasswordFile { path: PathBuf, source: std::io::Error },
     #[error("[broker] credentials: {0}")]
     Credentials(String),
-    #[error("[broker] TLS: {0}")]
+    #[error("{0}")]
     Tls(#[from] TlsError),
 }
 
@@ -90,7 +90,9 @@ impl Client {
             let tls = tls_client_config(&config)?;
             options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls))));
         } else if config.ca_file.is_some() || config.client_cert.is_some() || config.client_key.is_some() {
-            return Err(TlsError::Config("ca_file, client_cert and client_key need an mqtts:// URL".into()).into());
+            return Err(
+                TlsError::Config("[broker] ca_file, client_cert and client_key need an mqtts:// URL".into()).into()
+            );
         }
         Ok(Client { config, options })
     }
@@ -165,7 +167,7 @@ fn tls_client_config(config: &BrokerConfig) -> Result<rustls::ClientConfig, TlsE
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
                 return Err(TlsError::Config(
-                    "no CA certificates found in the OS trust store; set [broker] ca_file".into(),
+                    "[broker] no CA certificates found in the OS trust store; set ca_file".into(),
                 ));
             }
         }
@@ -183,7 +185,7 @@ fn tls_client_config(config: &BrokerConfig) -> Result<rustls::ClientConfig, TlsE
                 .map_err(|e| TlsError::Config(format!("client_cert and client_key: {e}")))
         }
         (None, None) => Ok(builder.with_no_client_auth()),
-        _ => Err(TlsError::Config("set both client_cert and client_key, or neither".into())),
+        _ => Err(TlsError::Config("[broker] set both client_cert and client_key, or neither".into())),
     }
 }
 

@@ -467,9 +467,10 @@ pub fn tls_server_config(tls_config: &EndpointTlsConfig) -> Result<rustls::Serve
         .with_single_cert(certs, key)
         .map_err(|e| {
             TlsError::Config(format!(
-                "[mqtt.tls] cert {} and key {}: {e}",
+                "[mqtt.tls] cert {} and key {}: {}",
                 tls_config.cert.display(),
-                tls_config.key.display()
+                tls_config.key.display(),
+                tls::describe(e)
             ))
         })
 }
