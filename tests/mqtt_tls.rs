@@ -165,7 +165,7 @@ async fn tls_only_and_clear_errors_for_bad_files() {
     let start_error = |cert: &std::path::Path, key: &std::path::Path| {
         let mut config = test_config(data.path());
         config.mqtt.tls = Some(EndpointTlsConfig { listen: "127.0.0.1:0".into(), cert: cert.into(), key: key.into() });
-        async move { fieldline::server::start(config).await.err().expect("start must fail").to_string() }
+        async move { fieldline::server::start(config).await.expect_err("start must fail").to_string() }
     };
     let missing = certs_dir.path().join("no-such.pem");
     let e = start_error(&missing, &files.server_key).await;
@@ -234,7 +234,7 @@ async fn broker_client_reads_mosquitto_over_tls_with_a_client_certificate() {
         client_cert: Some(client.cert.clone()),
         ..Default::default()
     });
-    let e = fieldline::server::start(config).await.err().expect("start must fail").to_string();
+    let e = fieldline::server::start(config).await.expect_err("start must fail").to_string();
     assert!(e.contains("client_cert and client_key"), "{e}");
     let mut config = test_config(data.path());
     config.broker = Some(BrokerConfig {
@@ -242,6 +242,6 @@ async fn broker_client_reads_mosquitto_over_tls_with_a_client_certificate() {
         ca_file: Some(client.key.clone()),
         ..Default::default()
     });
-    let e = fieldline::server::start(config).await.err().expect("start must fail").to_string();
+    let e = fieldline::server::start(config).await.expect_err("start must fail").to_string();
     assert!(e.contains("[broker] ca_file") && e.contains("client.key"), "{e}");
 }

@@ -120,7 +120,9 @@ impl IngestContext {
 
 /// The pipeline itself, on whichever thread [`IngestContext::process`] chose.
 fn run_pipeline(pipeline: &Pipeline, source: &'static str, topic: &str, payload: &[u8], rights: Rights) -> Processed {
-    // Trace-level: costs nothing when off; tests use it to see where a message is decoded.
-    tracing::trace!(source, topic, bytes = payload.len(), "decoding message");
+    // Tests use this to see on which thread a large message is decoded; small ones skip it.
+    if payload.len() >= LARGE_PAYLOAD_BYTES {
+        tracing::trace!(source, topic, bytes = payload.len(), "decoding message");
+    }
     pipeline.mqtt(source, topic, payload, now_ns(), rights)
 }

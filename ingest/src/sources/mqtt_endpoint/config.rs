@@ -6,6 +6,7 @@
 //! `fl/v1/+/wind_turbine/%c/#` into "every turbine"), so such a filter grants nothing for
 //! that session; the connection itself is still accepted and its other filters apply.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -275,7 +276,11 @@ impl Identity {
     }
 
     /// `filter` with `%u` and `%c` substituted, or `None` when a value it needs is unusable.
-    fn expand(&self, filter: &str) -> Option<String> {
+    /// Borrowed when there is nothing to substitute (every publish is checked).
+    fn expand<'a>(&self, filter: &'a str) -> Option<Cow<'a, str>> {
+        if !filter.contains('%') {
+            return Some(Cow::Borrowed(filter));
+        }
         let usable = |v: &str| !v.is_empty() && !v.contains(['+', '#', '/', '\0']);
         let mut out = filter.to_string();
         if out.contains("%u") {
@@ -288,7 +293,7 @@ impl Identity {
             }
             out = out.replace("%c", &self.client_id);
         }
-        Some(out)
+        Some(Cow::Owned(out))
     }
 
     /// May this connection publish to `topic`?
