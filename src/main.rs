@@ -31,6 +31,8 @@ enum Command {
     Detect(commands::detect::DetectArgs),
     /// Load generators and end-to-end benchmarks.
     Bench(commands::bench::BenchArgs),
+    /// Hash an MQTT user's password (read from stdin) for [[mqtt.users]] password_hash.
+    Passwd(commands::passwd::PasswdArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Forecast(args) => commands::forecast::run(args),
         Command::Detect(args) => commands::detect::run(args),
         Command::Bench(args) => runtime.block_on(commands::bench::run(args)),
+        Command::Passwd(args) => commands::passwd::run(args),
     }
 }

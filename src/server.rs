@@ -48,8 +48,10 @@ pub enum Error {
 /// A running server.
 pub struct Running {
     pub http_addr: SocketAddr,
-    /// The MQTT endpoint's address; `None` in broker mode.
+    /// The MQTT endpoint's plain listener; `None` in broker mode or with `[mqtt] plain = false`.
     pub mqtt_addr: Option<SocketAddr>,
+    /// The MQTT endpoint's TLS listener, when `[mqtt.tls]` is configured.
+    pub mqtt_tls_addr: Option<SocketAddr>,
     pub store: Store,
     pub outbox: Outbox,
     stop: watch::Sender<bool>,
@@ -64,6 +66,7 @@ impl std::fmt::Debug for Running {
         f.debug_struct("Running")
             .field("http_addr", &self.http_addr)
             .field("mqtt_addr", &self.mqtt_addr)
+            .field("mqtt_tls_addr", &self.mqtt_tls_addr)
             .finish_non_exhaustive()
     }
 }
@@ -87,23 +90,24 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let limits = Limits::new(config.ingest.clone())?;
     let pipeline = Arc::new(Pipeline::new(Schema::new(&config.schema), ingest_metrics).with_limits(limits));
     let outbox = Outbox::default();
-    let ctx = IngestContext { pipeline: pipeline.clone(), sink: Arc::new(store.clone()), outbox: outbox.clone() };
+    let ctx = IngestContext::new(pipeline.clone(), Arc::new(store.clone()), outbox.clone());
     let (stop, stop_rx) = watch::channel(false);
 
     let (endpoint, broker) = match &config.broker {
         Some(broker_config) => {
-            mqtt_broker::config::parse_url(&broker_config.url)?;
-            let task = tokio::spawn(mqtt_broker::run(broker_config.clone(), ctx.clone(), stop_rx.clone()));
+            let client = mqtt_broker::Client::new(broker_config.clone())?;
+            let task = tokio::spawn(client.run(ctx.clone(), stop_rx.clone()));
             (None, Some(task))
         }
         None => {
             let addr = config.mqtt.listen.clone();
             let handle = mqtt_endpoint::start(config.mqtt.clone(), ctx.clone())
-                .map_err(|source| Error::MqttBind { addr, source })?;
+                .map_err(|e| Error::MqttBind { addr, source: e.into() })?;
             (Some(handle), None)
         }
     };
-    let mqtt_addr = endpoint.as_ref().map(|e| e.local_addr);
+    let mqtt_addr = endpoint.as_ref().and_then(|e| e.local_addr);
+    let mqtt_tls_addr = endpoint.as_ref().and_then(|e| e.tls_addr);
 
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
@@ -143,7 +147,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         let _ = http_stop.wait_for(|s| *s).await;
     }));
     tracing::info!(%http_addr, ?mqtt_addr, elapsed_ms = started.elapsed().as_millis() as u64, "fieldline serving");
-    Ok(Running { http_addr, mqtt_addr, store, outbox, stop, http, endpoint, broker, jobs })
+    Ok(Running { http_addr, mqtt_addr, mqtt_tls_addr, store, outbox, stop, http, endpoint, broker, jobs })
 }
 
 impl Running {

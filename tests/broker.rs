@@ -1,13 +1,24 @@
 //! `fieldline serve --broker`: readings published to Debian's Mosquitto reach the store
 //! through rumqttc with manual acks; kill -9 of fieldline and a Mosquitto restart in the
-//! middle of a stream lose nothing Mosquitto acknowledged to the publisher.
+//! middle of a stream lose nothing Mosquitto acknowledged to the publisher; a full disk
+//! delays readings but loses none; the broker password never reaches the logs.
 
 mod common;
+mod mqtt_support;
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Mosquitto, SeqPublisher, ServeProcess, mosquitto_pub, points, wait_for, wait_for_points};
+use common::{
+    Mosquitto, SeqPublisher, ServeProcess, TestServer, free_port, metric, mosquitto_pub, points, terminate, wait_for,
+    wait_for_points,
+};
+use fieldline_ingest::sources::mqtt_broker::BrokerConfig;
+use mqtt_support::{Broker, mosquitto_password_file};
 use serde_json::{Value, json};
 
 const BASE_MS: i64 = 1_775_772_000_000;
@@ -124,4 +135,173 @@ async fn kill_9_and_broker_restart_lose_nothing_acknowledged() {
     );
     assert_eq!(stored, acked);
     drop(broker);
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped (after the server using it stopped).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount(8)");
+        assert!(out.status.success(), "mounting a tmpfs needs root: {}", String::from_utf8_lossy(&out.stderr));
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system with one file until writes fail with ENOSPC.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("ballast");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        // Single bytes fill the last partial page as well.
+        while file.write(&[0]).is_ok_and(|n| n == 1) {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy, so a file still open (a failing test) cannot keep the mount around.
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_published_while_the_disk_is_full_arrive_once_it_has_room() {
+    let disk = Tmpfs::mount("4m");
+    let broker = Mosquitto::start();
+    let server = TestServer::start_with(|c| {
+        c.data_dir = disk.path().join("data");
+        c.broker = Some(BrokerConfig {
+            url: format!("mqtt://127.0.0.1:{}", broker.port),
+            client_id: "fl-test-disk-full".into(),
+            ..Default::default()
+        });
+        // Only WAL writes touch the disk during the test: no snapshot, no jobs.
+        c.store.snapshot_interval_secs = 24 * 3600;
+        c.alerts.enabled = false;
+        c.forecast.enabled = false;
+    })
+    .await;
+    let http_addr = server.running.http_addr;
+    mqtt_support::wait_until_subscribed(http_addr, broker.port, &[]).await;
+
+    let ballast = disk.fill();
+    // 40 messages of 10 readings, each acknowledged by Mosquitto to the publisher (QoS 1).
+    let lines: Vec<String> = (0..40)
+        .map(|m| {
+            let readings: Vec<String> = (0..10)
+                .map(|r| {
+                    let i = m * 10 + r;
+                    format!(r#"{{"ts":{},"values":{{"power_kw":{i}}}}}"#, BASE_MS + i * 1000)
+                })
+                .collect();
+            format!("[{}]", readings.join(","))
+        })
+        .collect();
+    let mut publisher = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1", "-l"])
+        .args(["-t", "fl/v1/heze-wind/wind_turbine/wt09/telemetry"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    publisher.stdin.take().unwrap().write_all(format!("{}\n", lines.join("\n")).as_bytes()).unwrap();
+    assert!(publisher.wait().unwrap().success(), "mosquitto_pub -l");
+
+    // Writes fail while the disk is full, and are retried rather than dropped.
+    let metrics_url = format!("http://{http_addr}/metrics");
+    wait_for("failed WAL writes being retried", Duration::from_secs(30), || {
+        let (client, url) = (server.http.clone(), metrics_url.clone());
+        async move {
+            let text = client.get(&url).send().await.ok()?.text().await.ok()?;
+            (metric(&text, "fieldline_ingest_write_retries_total")? > 0.0).then_some(())
+        }
+    })
+    .await;
+
+    std::fs::remove_file(&ballast).unwrap();
+    let query = "/api/v1/query?measurement=wind_turbine&field=power_kw&device=wt09";
+    let v = wait_for_points(&server.http, http_addr, query, 400).await;
+    let mut stored: Vec<i64> = points(&v).iter().map(|(_, value)| value.as_f64().unwrap() as i64).collect();
+    stored.sort_unstable();
+    assert_eq!(stored, (0..400).collect::<Vec<_>>(), "every reading exactly once, without a restart");
+    server.running.shutdown().await.unwrap();
+    drop(broker);
+}
+
+/// `fieldline serve --broker URL` with `env`, logging at info to a file; returns the child,
+/// its HTTP address and the log path.
+fn serve_logging(data_dir: &Path, url: &str, env: &[(&str, &str)]) -> (Child, SocketAddr, PathBuf) {
+    let log = data_dir.join("fieldline.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldline"))
+        .args(["serve", "--http-listen", "127.0.0.1:0", "--broker", url, "--broker-client-id", "fl-test-password"])
+        .arg("--data-dir")
+        .arg(data_dir.join("data"))
+        .env("FIELDLINE_LOG", "info")
+        .env_remove("FIELDLINE_BROKER_PASSWORD")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .find_map(|l| l.ok().filter(|l| l.starts_with("fieldline listening")))
+        .unwrap_or_else(|| panic!("fieldline exited: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+    std::thread::spawn(move || lines.for_each(drop));
+    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).unwrap().parse().unwrap();
+    (child, http, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_password_from_the_environment_and_never_logged() {
+    const PASSWORD: &str = "br0ker-Secret-7731";
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = mosquitto_password_file(dir.path(), &[("fieldline", PASSWORD), ("device", "dev-pass")]);
+    let port = free_port();
+    let conf = format!("allow_anonymous false\npassword_file {}\nlistener {port} 127.0.0.1\n", passwd.display());
+    let _broker = Broker::start(tempfile::tempdir().unwrap(), &conf, &[port]);
+    let device = ["-u", "device", "-P", "dev-pass"];
+    let client = reqwest::Client::new();
+
+    // The password from FIELDLINE_BROKER_PASSWORD, the URL naming only the user; then the
+    // password in the URL, which the logs show as ***.
+    let runs = [
+        (format!("mqtt://fieldline@127.0.0.1:{port}"), vec![("FIELDLINE_BROKER_PASSWORD", PASSWORD)]),
+        (format!("mqtt://fieldline:{PASSWORD}@127.0.0.1:{port}"), vec![]),
+    ];
+    for (n, (url, env)) in runs.iter().enumerate() {
+        let run_dir = tempfile::tempdir().unwrap();
+        let (mut child, http, log) = serve_logging(run_dir.path(), url, env);
+        mqtt_support::wait_until_subscribed(http, port, &device).await;
+        let payload = format!(r#"{{"ts":{},"values":{{"power_kw":{n}}}}}"#, BASE_MS + n as i64 * 1000);
+        mosquitto_pub(port, "fl/v1/heze-wind/wind_turbine/wt04/telemetry", &payload, &device);
+        wait_for_points(&client, http, "/api/v1/query?measurement=wind_turbine&field=power_kw&device=wt04", 1).await;
+        assert!(terminate(&mut child).is_some_and(|s| s.success()));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("connecting to MQTT broker"), "run {n}: info logs captured: {text}");
+        assert!(!text.contains(PASSWORD), "run {n}: the broker password is in the log:\n{text}");
+        if env.is_empty() {
+            assert!(text.contains("mqtt://fieldline:***@127.0.0.1"), "run {n}: {text}");
+        }
+    }
 }

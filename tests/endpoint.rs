@@ -124,13 +124,12 @@ async fn bad_payloads_are_dead_lettered_and_the_connection_keeps_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_and_topic_acls_are_enforced() {
     let server = TestServer::start_with(|c| {
-        c.mqtt.allow_anonymous = false;
+        // No allow_anonymous: configuring users turns anonymous sessions off by itself.
         c.mqtt.users = vec![UserConfig {
             username: "wt01".into(),
-            password: "s3cret".into(),
+            password: Some("s3cret".into()),
             publish: vec!["fl/v1/+/wind_turbine/%u/#".into()],
-            subscribe: vec![],
-            write_reserved: false,
+            ..Default::default()
         }];
     })
     .await;

@@ -28,6 +28,9 @@ pub struct IngestMetrics {
     pub messages_acked: Family<SourceLabels, Counter>,
     /// Messages whose write failed (not acknowledged; the client will retry).
     pub write_failures: Family<SourceLabels, Counter>,
+    /// Failed writes retried in place (broker mode holds the message, unacknowledged, until
+    /// its write succeeds, since the broker does not resend within a session).
+    pub write_retries: Family<SourceLabels, Counter>,
 }
 
 impl IngestMetrics {
@@ -39,5 +42,6 @@ impl IngestMetrics {
         sub.register("dead_letters", "Dead-letter records produced", self.dead_letters.clone());
         sub.register("messages_acked", "Messages acknowledged after a durable write", self.messages_acked.clone());
         sub.register("write_failures", "Messages whose durable write failed", self.write_failures.clone());
+        sub.register("write_retries", "Failed durable writes retried in place", self.write_retries.clone());
     }
 }

@@ -142,8 +142,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let broker = match (&config.broker, running.mqtt_addr) {
         (Some(broker), _) => broker.url.clone(),
-        (None, Some(addr)) => match config.mqtt.users.first().filter(|_| !config.mqtt.allow_anonymous) {
-            Some(user) => format!("mqtt://{}:{}@{addr}", user.username, user.password),
+        (None, Some(addr)) => match config.mqtt.users.first().filter(|_| !config.mqtt.anonymous_allowed()) {
+            Some(user) => match &user.password {
+                Some(password) => format!("mqtt://{}:{password}@{addr}", user.username),
+                None => anyhow::bail!(
+                    "the demo streams as MQTT user {:?}, whose password is stored only as a hash; \
+                     allow anonymous sessions or give that user a plain password for the demo",
+                    user.username
+                ),
+            },
             None => format!("mqtt://{addr}"),
         },
         (None, None) => anyhow::bail!("no MQTT endpoint or broker to stream to"),

@@ -5,5 +5,6 @@ pub mod bench;
 pub mod demo;
 pub mod detect;
 pub mod forecast;
+pub mod passwd;
 pub mod serve;
 pub mod simulate;

@@ -5,13 +5,18 @@ use std::path::PathBuf;
 
 use clap::Args;
 use fieldline_ingest::sources::mqtt_broker::BrokerConfig;
+use fieldline_ingest::sources::mqtt_broker::config::redact_url;
 
 use crate::config::Config;
 use crate::server;
 
+/// Environment variable holding the external broker's password (kept out of the URL, the
+/// command line and the configuration file).
+pub const BROKER_PASSWORD_ENV: &str = "FIELDLINE_BROKER_PASSWORD";
+
 /// Flags shared by `serve` and `demo`. Precedence: `--config` file, then `FIELDLINE_*`
 /// environment variables, then these flags.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ServeArgs {
     /// Configuration file (TOML); every key has a default.
     #[arg(long, env = "FIELDLINE_CONFIG", value_name = "FILE")]
@@ -19,19 +24,40 @@ pub struct ServeArgs {
     /// Directory for the WAL and Parquet partitions [default: ./data].
     #[arg(long, env = "FIELDLINE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of fieldline's own MQTT endpoint [default: 127.0.0.1:1883].
+    /// Address of fieldline's own MQTT endpoint (plain listener) [default: 127.0.0.1:1883].
+    /// A TLS listener is configured in the file: [mqtt.tls] listen, cert, key.
     #[arg(long, env = "FIELDLINE_MQTT_LISTEN", value_name = "ADDR")]
     pub mqtt_listen: Option<String>,
     /// Address of the HTTP API [default: 127.0.0.1:8080].
     #[arg(long, env = "FIELDLINE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<String>,
-    /// Read from an external broker (mqtt://[user:pass@]host:port) instead of running the
-    /// endpoint; subscribes to fl/v1/# with a persistent session and acks after durable writes.
+    /// Read from an external broker (mqtt://[user@]host:port, or mqtts:// for TLS) instead of
+    /// running the endpoint; subscribes to fl/v1/# with a persistent session and acks after
+    /// durable writes. Give the password in FIELDLINE_BROKER_PASSWORD or
+    /// --broker-password-file rather than in the URL.
     #[arg(long, env = "FIELDLINE_BROKER", value_name = "URL")]
     pub broker: Option<String>,
     /// Client id at the external broker (keep it stable: the broker holds unacked messages for it).
     #[arg(long, env = "FIELDLINE_BROKER_CLIENT_ID", value_name = "ID")]
     pub broker_client_id: Option<String>,
+    /// File holding the external broker's password (trailing newline ignored).
+    #[arg(long, env = "FIELDLINE_BROKER_PASSWORD_FILE", value_name = "FILE")]
+    pub broker_password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    // The broker URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("config", &self.config)
+            .field("data_dir", &self.data_dir)
+            .field("mqtt_listen", &self.mqtt_listen)
+            .field("http_listen", &self.http_listen)
+            .field("broker", &self.broker.as_deref().map(redact_url))
+            .field("broker_client_id", &self.broker_client_id)
+            .field("broker_password_file", &self.broker_password_file)
+            .finish()
+    }
 }
 
 impl ServeArgs {
@@ -54,17 +80,36 @@ impl ServeArgs {
             let broker = config.broker.get_or_insert_with(BrokerConfig::default);
             broker.url = url.clone();
         }
-        if let (Some(id), Some(broker)) = (&self.broker_client_id, config.broker.as_mut()) {
-            broker.client_id = id.clone();
+        if let Some(broker) = config.broker.as_mut() {
+            if let Some(id) = &self.broker_client_id {
+                broker.client_id = id.clone();
+            }
+            // The environment and the flag replace the file's password settings.
+            if let Some(path) = &self.broker_password_file {
+                broker.password_file = Some(path.clone());
+                broker.password = None;
+            }
+            if let Some(password) = std::env::var_os(BROKER_PASSWORD_ENV) {
+                let password =
+                    password.into_string().map_err(|_| anyhow::anyhow!("{BROKER_PASSWORD_ENV} is not valid UTF-8"))?;
+                broker.password = Some(password);
+                broker.password_file = None;
+            }
         }
         Ok(config)
     }
 }
 
-/// Prints the line scripts and tests wait for, then the URLs a person wants.
+/// Prints the line scripts and tests wait for: `mqtt=` is the plain listener (`off` when
+/// only TLS is served, `external-broker` in broker mode), `mqtts=` the TLS one if any.
 pub fn announce(running: &server::Running) {
-    let mqtt = running.mqtt_addr.map_or_else(|| "external-broker".to_string(), |a| a.to_string());
-    println!("fieldline listening http={} mqtt={}", running.http_addr, mqtt);
+    let mqtt = match (running.mqtt_addr, running.mqtt_tls_addr) {
+        (Some(addr), _) => addr.to_string(),
+        (None, Some(_)) => "off".to_string(),
+        (None, None) => "external-broker".to_string(),
+    };
+    let mqtts = running.mqtt_tls_addr.map(|a| format!(" mqtts={a}")).unwrap_or_default();
+    println!("fieldline listening http={} mqtt={mqtt}{mqtts}", running.http_addr);
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {

@@ -7,8 +7,10 @@
 //! write closes the connection without PUBACK, so the client redelivers.
 //!
 //! ntex runs its own single-threaded runtimes; [`start`] runs them on a dedicated thread and
-//! returns an [`EndpointHandle`] the tokio side can stop.
+//! returns an [`EndpointHandle`] the tokio side can stop. The same service (credentials in
+//! `auth.rs`, ACLs in `config.rs`) serves the plain listener and the TLS one.
 
+pub mod auth;
 pub mod config;
 
 use std::cell::RefCell;
@@ -18,15 +20,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ntex::service::{ServiceFactory, fn_factory_with_config, fn_service};
+use ntex::service::{ServiceFactory, chain_factory, fn_factory_with_config, fn_service};
 use ntex::time::Seconds;
 use ntex::util::Ready;
 use ntex_mqtt::{MqttServer, v3, v5};
 use tokio::sync::oneshot;
 
-pub use config::{EndpointConfig, Identity, UserConfig};
+pub use auth::{Authenticator, Refused, hash_password};
+pub use config::{AnonymousConfig, EndpointConfig, EndpointTlsConfig, Identity, UserConfig};
 
 use super::IngestContext;
+use super::tls::{self, TlsError};
 use crate::topic::matches_filter;
 
 const SOURCE: &str = "mqtt_endpoint";
@@ -55,13 +59,15 @@ struct Session {
     identity: Identity,
     /// Subscriptions to outgoing topics: filter and granted QoS (0 or 1).
     subscriptions: Rc<RefCell<Vec<(String, u8)>>>,
+    /// Most filters `subscriptions` may hold.
+    max_subscriptions: usize,
     /// Dropping this (when the connection ends) stops the forwarding task.
     forwarder: RefCell<Option<oneshot::Sender<()>>>,
 }
 
 impl Session {
-    fn new(identity: Identity) -> Self {
-        Session { identity, subscriptions: Rc::default(), forwarder: RefCell::new(None) }
+    fn new(identity: Identity, max_subscriptions: usize) -> Self {
+        Session { identity, subscriptions: Rc::default(), max_subscriptions, forwarder: RefCell::new(None) }
     }
 }
 
@@ -149,30 +155,56 @@ async fn handle_publish(
     Ok(true)
 }
 
-/// CONNECT credentials check, logged; `None` refuses the connection.
-fn connect(
-    config: &EndpointConfig,
+/// CONNECT credentials check, logged.
+async fn connect(
+    auth: &Authenticator,
     version: &str,
     client_id: &str,
     username: Option<&str>,
     password: Option<&[u8]>,
-) -> Option<Identity> {
-    let identity = config.authenticate(client_id, username, password);
+) -> Result<Identity, Refused> {
+    let identity = auth.authenticate(client_id, username, password).await;
     match &identity {
-        Some(id) => tracing::debug!(client = id.client_id, version, "MQTT connect"),
-        None => tracing::warn!(client = client_id, version, "MQTT connect refused: bad credentials"),
+        Ok(id) => tracing::debug!(client = id.client_id, user = id.username(), version, "MQTT connect"),
+        Err(Refused::BadCredentials) => {
+            tracing::warn!(client = client_id, user = username, version, "MQTT connect refused: bad credentials")
+        }
+        Err(Refused::AnonymousNotAllowed) => {
+            tracing::warn!(client = client_id, version, "MQTT connect refused: anonymous sessions are not allowed")
+        }
     }
     identity
 }
 
-/// A SUBSCRIBE entry: the QoS granted (0 or 1, and recorded), or `None` if the ACL refuses it.
-fn subscribe(session: &Session, filter: &str, wants_qos1: bool) -> Option<u8> {
+/// The answer to one SUBSCRIBE entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubscribeOutcome {
+    /// Recorded, with this QoS (0 or 1).
+    Granted(u8),
+    /// Not a valid filter, or the ACL does not allow it.
+    NotAuthorized,
+    /// The session already holds `max_subscriptions` filters.
+    QuotaExceeded,
+}
+
+/// A SUBSCRIBE entry: records the filter if the ACL and the session's quota allow it.
+/// Subscribing again to a filter the session holds replaces it (MQTT §3.8.4).
+fn subscribe(session: &Session, filter: &str, wants_qos1: bool) -> SubscribeOutcome {
     if !session.identity.may_subscribe(filter) {
-        return None;
+        tracing::warn!(client = session.identity.client_id, filter, "subscription refused by the ACL");
+        return SubscribeOutcome::NotAuthorized;
     }
     let qos = u8::from(wants_qos1);
-    session.subscriptions.borrow_mut().push((filter.to_string(), qos));
-    Some(qos)
+    let mut subscriptions = session.subscriptions.borrow_mut();
+    if let Some(existing) = subscriptions.iter_mut().find(|(f, _)| f == filter) {
+        existing.1 = qos;
+    } else if subscriptions.len() >= session.max_subscriptions {
+        tracing::warn!(client = session.identity.client_id, filter, "subscription refused: too many filters");
+        return SubscribeOutcome::QuotaExceeded;
+    } else {
+        subscriptions.push((filter.to_string(), qos));
+    }
+    SubscribeOutcome::Granted(qos)
 }
 
 /// An UNSUBSCRIBE: forget those filters.
@@ -192,25 +224,28 @@ fn idle_timeout(keep_alive: u16) -> Seconds {
 
 /// Builds the v3.1.1 server (a macro because ntex-mqtt's builder types cannot be named).
 macro_rules! v3_server {
-    ($config:expr, $ctx:expr) => {{
+    ($config:expr, $auth:expr, $ctx:expr) => {{
         let config: Arc<EndpointConfig> = $config;
+        let auth: Arc<Authenticator> = $auth;
         let ctx: IngestContext = $ctx;
         let handshake = {
             let config = config.clone();
             move |hs: v3::Handshake| {
-                let config = config.clone();
+                let (config, auth) = (config.clone(), auth.clone());
                 async move {
                     let pkt = hs.packet();
                     let keep_alive = pkt.keep_alive;
                     let username = pkt.username.as_ref().map(|u| u.as_ref());
-                    match connect(&config, "3.1.1", &pkt.client_id, username, pkt.password.as_deref()) {
-                        Some(identity) => {
+                    match connect(&auth, "3.1.1", &pkt.client_id, username, pkt.password.as_deref()).await {
+                        Ok(identity) => {
                             let sink = hs.sink();
+                            let session = Session::new(identity, config.max_subscriptions);
                             Ok::<_, EndpointError>(
-                                hs.ack((Session::new(identity), sink), false).idle_timeout(idle_timeout(keep_alive)),
+                                hs.ack((session, sink), false).idle_timeout(idle_timeout(keep_alive)),
                             )
                         }
-                        None => Ok(hs.bad_username_or_pwd()),
+                        Err(Refused::BadCredentials) => Ok(hs.bad_username_or_pwd()),
+                        Err(Refused::AnonymousNotAllowed) => Ok(hs.not_authorized()),
                     }
                 }
             }
@@ -242,10 +277,11 @@ macro_rules! v3_server {
                             let state = &session.0;
                             for mut sub in s.iter_mut() {
                                 let filter = sub.topic().to_string();
+                                // v3.1.1 has one failure code (0x80) for every refusal.
                                 match subscribe(state, &filter, sub.qos() != v3::QoS::AtMostOnce) {
-                                    Some(0) => sub.confirm(v3::QoS::AtMostOnce),
-                                    Some(_) => sub.confirm(v3::QoS::AtLeastOnce),
-                                    None => sub.fail(),
+                                    SubscribeOutcome::Granted(0) => sub.confirm(v3::QoS::AtMostOnce),
+                                    SubscribeOutcome::Granted(_) => sub.confirm(v3::QoS::AtLeastOnce),
+                                    SubscribeOutcome::NotAuthorized | SubscribeOutcome::QuotaExceeded => sub.fail(),
                                 }
                             }
                             ensure_forwarder(&ctx, state, OutSink::V3(session.1.clone()));
@@ -266,28 +302,31 @@ macro_rules! v3_server {
 
 /// Builds the v5 server.
 macro_rules! v5_server {
-    ($config:expr, $ctx:expr) => {{
+    ($config:expr, $auth:expr, $ctx:expr) => {{
         let config: Arc<EndpointConfig> = $config;
+        let auth: Arc<Authenticator> = $auth;
         let ctx: IngestContext = $ctx;
         let handshake = {
             let config = config.clone();
             move |hs: v5::Handshake| {
-                let config = config.clone();
+                let (config, auth) = (config.clone(), auth.clone());
                 async move {
                     let pkt = hs.packet();
                     let keep_alive = pkt.keep_alive;
                     let username = pkt.username.as_ref().map(|u| u.as_ref());
-                    match connect(&config, "5", &pkt.client_id, username, pkt.password.as_deref()) {
-                        Some(identity) => {
+                    match connect(&auth, "5", &pkt.client_id, username, pkt.password.as_deref()).await {
+                        Ok(identity) => {
                             let sink = hs.sink();
                             let max_inflight = config.max_inflight;
-                            Ok::<_, EndpointError>(hs.ack((Session::new(identity), sink)).keep_alive(keep_alive).with(
-                                |ack| {
-                                    ack.receive_max = std::num::NonZeroU16::new(max_inflight).unwrap_or(ack.receive_max)
-                                },
-                            ))
+                            let session = Session::new(identity, config.max_subscriptions);
+                            Ok::<_, EndpointError>(hs.ack((session, sink)).keep_alive(keep_alive).with(|ack| {
+                                ack.receive_max = std::num::NonZeroU16::new(max_inflight).unwrap_or(ack.receive_max)
+                            }))
                         }
-                        None => Ok(hs.failed(v5::codec::ConnectAckReason::BadUserNameOrPassword)),
+                        Err(Refused::BadCredentials) => {
+                            Ok(hs.failed(v5::codec::ConnectAckReason::BadUserNameOrPassword))
+                        }
+                        Err(Refused::AnonymousNotAllowed) => Ok(hs.failed(v5::codec::ConnectAckReason::NotAuthorized)),
                     }
                 }
             }
@@ -325,9 +364,14 @@ macro_rules! v5_server {
                             for mut sub in s.iter_mut() {
                                 let filter = sub.topic().to_string();
                                 match subscribe(state, &filter, sub.options().qos != v5::QoS::AtMostOnce) {
-                                    Some(0) => sub.confirm(v5::QoS::AtMostOnce),
-                                    Some(_) => sub.confirm(v5::QoS::AtLeastOnce),
-                                    None => sub.fail(v5::codec::SubscribeAckReason::NotAuthorized),
+                                    SubscribeOutcome::Granted(0) => sub.confirm(v5::QoS::AtMostOnce),
+                                    SubscribeOutcome::Granted(_) => sub.confirm(v5::QoS::AtLeastOnce),
+                                    SubscribeOutcome::NotAuthorized => {
+                                        sub.fail(v5::codec::SubscribeAckReason::NotAuthorized)
+                                    }
+                                    SubscribeOutcome::QuotaExceeded => {
+                                        sub.fail(v5::codec::SubscribeAckReason::QuotaExceeded)
+                                    }
                                 }
                             }
                             ensure_forwarder(&ctx, state, OutSink::V5(session.1.clone()));
@@ -347,48 +391,145 @@ macro_rules! v5_server {
 }
 
 /// The MQTT service for one ntex worker: protocol version detection, then v3.1.1 or v5.
-fn mqtt_service(config: Arc<EndpointConfig>, ctx: IngestContext) -> impl ServiceFactory<ntex::io::Io> + 'static {
-    let v3 = v3_server!(config.clone(), ctx.clone());
-    let v5 = v5_server!(config, ctx);
+/// Generic over the I/O filter: a plain socket or one behind TLS.
+fn mqtt_service<F: ntex::io::Filter>(
+    config: Arc<EndpointConfig>,
+    auth: Arc<Authenticator>,
+    ctx: IngestContext,
+) -> impl ServiceFactory<ntex::io::Io<F>, Response = (), Error = ntex_mqtt::MqttError<EndpointError>, InitError = ()> + 'static
+{
+    let v3 = v3_server!(config.clone(), auth.clone(), ctx.clone());
+    let v5 = v5_server!(config, auth, ctx);
     MqttServer::new().v3(v3).v5(v5)
+}
+
+/// The same service behind a TLS handshake.
+fn mqtts_service(
+    tls: Arc<rustls::ServerConfig>,
+    config: Arc<EndpointConfig>,
+    auth: Arc<Authenticator>,
+    ctx: IngestContext,
+) -> impl ServiceFactory<ntex::io::Io> + 'static {
+    chain_factory(ntex::tls::rustls::TlsAcceptor::new(tls))
+        .map_err(|e| ntex_mqtt::MqttError::Service(EndpointError(format!("TLS handshake failed: {e}"))))
+        .and_then(mqtt_service(config, auth, ctx))
+}
+
+/// Why the endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<StartError> for io::Error {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Bind { source, addr } => io::Error::new(source.kind(), format!("{addr}: {source}")),
+            other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
+        }
+    }
 }
 
 /// A running endpoint.
 pub struct EndpointHandle {
-    /// The address actually bound (useful with port 0).
-    pub local_addr: SocketAddr,
+    /// The plain listener's address (useful with port 0); `None` with `plain = false`.
+    pub local_addr: Option<SocketAddr>,
+    /// The TLS listener's address, when `[mqtt.tls]` is configured.
+    pub tls_addr: Option<SocketAddr>,
     server: ntex::server::Server,
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl std::fmt::Debug for EndpointHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointHandle").field("local_addr", &self.local_addr).finish_non_exhaustive()
+        f.debug_struct("EndpointHandle")
+            .field("local_addr", &self.local_addr)
+            .field("tls_addr", &self.tls_addr)
+            .finish_non_exhaustive()
     }
 }
 
-/// Binds `config.listen` and serves MQTT on ntex worker threads until [`EndpointHandle::stop`].
-pub fn start(config: EndpointConfig, ctx: IngestContext) -> io::Result<EndpointHandle> {
-    let listener = std::net::TcpListener::bind(&config.listen)?;
-    let local_addr = listener.local_addr()?;
+/// The rustls server configuration of `[mqtt.tls]`, with errors naming the file at fault.
+pub fn tls_server_config(tls_config: &EndpointTlsConfig) -> Result<rustls::ServerConfig, TlsError> {
+    let certs = tls::load_certs("[mqtt.tls] cert", &tls_config.cert)?;
+    let key = tls::load_key("[mqtt.tls] key", &tls_config.key)?;
+    rustls::ServerConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            TlsError::Config(format!(
+                "[mqtt.tls] cert {} and key {}: {}",
+                tls_config.cert.display(),
+                tls_config.key.display(),
+                tls::describe(e)
+            ))
+        })
+}
+
+fn bind(addr: &str) -> Result<(std::net::TcpListener, SocketAddr), StartError> {
+    let bind_err = |source| StartError::Bind { addr: addr.to_string(), source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, local))
+}
+
+/// Checks the configuration, binds the plain and/or TLS listener and serves MQTT on ntex
+/// worker threads until [`EndpointHandle::stop`].
+pub fn start(config: EndpointConfig, ctx: IngestContext) -> Result<EndpointHandle, StartError> {
+    config.check()?;
+    for user in config.plain_password_users() {
+        tracing::warn!(
+            user,
+            "MQTT user {user:?} has a plain-text password in the configuration; \
+             store an argon2id password_hash instead (fieldline passwd)"
+        );
+    }
+    if !config.users.is_empty() && config.anonymous_allowed() {
+        tracing::warn!("allow_anonymous = true: clients without a username connect with the [mqtt.anonymous] ACL");
+    }
+    let auth = Arc::new(Authenticator::new(&config).map_err(|e| StartError::Other(e.to_string()))?);
+    let tls = match &config.tls {
+        Some(t) => Some((Arc::new(tls_server_config(t)?), bind(&t.listen)?)),
+        None => None,
+    };
+    let plain = if config.plain { Some(bind(&config.listen)?) } else { None };
+    let local_addr = plain.as_ref().map(|(_, a)| *a);
+    let tls_addr = tls.as_ref().map(|(_, (_, a))| *a);
     let config = Arc::new(config);
     let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new().name("fieldline-mqtt".into()).spawn(move || {
-        ntex::rt::System::new("fieldline-mqtt").run(move || {
-            let workers = config.workers.max(1);
-            let server = ntex::server::build()
-                .workers(workers)
-                .disable_signals()
-                .stop_runtime()
-                .listen("mqtt", listener, move |_| mqtt_service(config.clone(), ctx.clone()))?
-                .run();
-            let _ = tx.send(server);
-            Ok(())
+    let thread = std::thread::Builder::new()
+        .name("fieldline-mqtt".into())
+        .spawn(move || {
+            ntex::rt::System::new("fieldline-mqtt").run(move || {
+                let workers = config.workers.max(1);
+                let mut builder = ntex::server::build().workers(workers).disable_signals().stop_runtime();
+                if let Some((listener, _)) = plain {
+                    let (config, auth, ctx) = (config.clone(), auth.clone(), ctx.clone());
+                    builder = builder
+                        .listen("mqtt", listener, move |_| mqtt_service(config.clone(), auth.clone(), ctx.clone()))?;
+                }
+                if let Some((tls, (listener, _))) = tls {
+                    builder = builder.listen("mqtts", listener, move |_| {
+                        mqtts_service(tls.clone(), config.clone(), auth.clone(), ctx.clone())
+                    })?;
+                }
+                let _ = tx.send(builder.run());
+                Ok(())
+            })
         })
-    })?;
-    let server = rx.recv().map_err(|_| io::Error::other("MQTT endpoint failed to start"))?;
-    tracing::info!(%local_addr, "MQTT endpoint listening");
-    Ok(EndpointHandle { local_addr, server, thread: Some(thread) })
+        .map_err(|e| StartError::Other(format!("cannot start the MQTT thread: {e}")))?;
+    let server = rx.recv().map_err(|_| StartError::Other("MQTT endpoint failed to start".into()))?;
+    tracing::info!(plain = ?local_addr, tls = ?tls_addr, "MQTT endpoint listening");
+    Ok(EndpointHandle { local_addr, tls_addr, server, thread: Some(thread) })
 }
 
 impl EndpointHandle {
