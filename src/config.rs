@@ -104,7 +104,8 @@ impl HttpConfig {
                 return Err(format!("[http] {key} must be at least 1"));
             }
         }
-        if let Some(bad) = self.allowed_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+        if let Some(bad) =
+            self.allowed_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
         {
             return Err(format!("[http] allowed_origins: {bad:?} is not an origin like \"https://host:port\""));
         }

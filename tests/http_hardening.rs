@@ -20,7 +20,12 @@ const UPPER_BOUND: Duration = Duration::from_secs(20);
 fn tokens() -> Vec<TokenConfig> {
     vec![
         TokenConfig { token: "reader-token".into(), scope: Scope::Read, name: "analyst".into(), write_reserved: false },
-        TokenConfig { token: "writer-token".into(), scope: Scope::Write, name: "gateway".into(), write_reserved: false },
+        TokenConfig {
+            token: "writer-token".into(),
+            scope: Scope::Write,
+            name: "gateway".into(),
+            write_reserved: false,
+        },
     ]
 }
 

@@ -113,7 +113,7 @@ async fn an_unreadable_webhook_ca_stops_start_up_naming_the_file() {
     let missing = data.path().join("no-such-ca.pem");
     config.alerts.webhook_url = Some("https://127.0.0.1:9/hook".into());
     config.alerts.webhook_ca = Some(missing.clone());
-    let error = fieldline::server::start(config).await.err().expect("start-up refused").to_string();
+    let error = fieldline::server::start(config).await.expect_err("start-up refused").to_string();
     assert!(error.contains("webhook_ca") && error.contains(&missing.display().to_string()), "{error}");
 
     let not_pem = data.path().join("not-a-cert.pem");
@@ -121,6 +121,6 @@ async fn an_unreadable_webhook_ca_stops_start_up_naming_the_file() {
     let mut config = common::test_config(data.path());
     config.alerts.webhook_url = Some("https://127.0.0.1:9/hook".into());
     config.alerts.webhook_ca = Some(not_pem.clone());
-    let error = fieldline::server::start(config).await.err().expect("start-up refused").to_string();
+    let error = fieldline::server::start(config).await.expect_err("start-up refused").to_string();
     assert!(error.contains(&not_pem.display().to_string()), "{error}");
 }

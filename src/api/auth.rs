@@ -192,14 +192,19 @@ fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
     if !reading {
         // A state-changing request a browser sent on behalf of another site's page (CSRF).
         if fetch_site.as_deref() == Some("cross-site") {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "cross-site request refused (Sec-Fetch-Site: cross-site)"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross-site request refused (Sec-Fetch-Site: cross-site)",
+            ));
         }
         if let Some(origin) = origin
             && !origin_allowed(origin, headers, state)
         {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                format!("request from origin {origin:?} refused: not this server's origin nor in [http] allowed_origins"),
+                format!(
+                    "request from origin {origin:?} refused: not this server's origin nor in [http] allowed_origins"
+                ),
             ));
         }
     }
@@ -266,7 +271,9 @@ async fn who(State(state): State<AppState>, request: Request) -> Response {
 /// `POST /api/v1/session` with `{"token": "..."}`: checks the token, sets the session cookie.
 async fn sign_in(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     if state.http.tokens.is_empty() {
-        return Err(ApiError::bad_request("no API tokens are configured: the API is open, there is nothing to sign in to"));
+        return Err(ApiError::bad_request(
+            "no API tokens are configured: the API is open, there is nothing to sign in to",
+        ));
     }
     let body = read_body(body, MAX_SIGN_IN_BYTES, state.body_read_timeout()).await?;
     let sign_in: SignIn = serde_json::from_slice(&body)
@@ -282,7 +289,10 @@ async fn sign_in(State(state): State<AppState>, body: Body) -> Result<Response, 
     let cookie = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", ttl.as_secs());
     let cookie = HeaderValue::from_str(&cookie).map_err(ApiError::internal)?;
     let body = json!({ "name": token.name, "scope": token.scope, "expires_in_s": ttl.as_secs() });
-    Ok(([(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], axum::Json(body))
+    Ok((
+        [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
         .into_response())
 }
 

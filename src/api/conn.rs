@@ -275,7 +275,9 @@ impl Drop for Busy {
 
 impl Activity {
     fn new() -> Self {
-        Activity { phase: Mutex::new(Phase { in_flight: 0, head_started: None, quiet_since: Instant::now(), fresh: true }) }
+        Activity {
+            phase: Mutex::new(Phase { in_flight: 0, head_started: None, quiet_since: Instant::now(), fresh: true }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Phase> {
