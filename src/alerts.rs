@@ -229,9 +229,12 @@ pub struct AlertsConfig {
     pub utc_offset: String,
     /// Soil moisture (% VWC) at which peony plots need water.
     pub refill_point_pct: f64,
-    /// POST every alert change here (JSON), retried with backoff.
+    /// POST every alert change here (JSON), retried with backoff. `https://` is verified
+    /// against the operating system's trust store (plus `webhook_ca`).
     pub webhook_url: Option<String>,
     pub webhook_attempts: u32,
+    /// Extra CA certificate(s) (PEM) to trust for the webhook, e.g. a farm-internal CA.
+    pub webhook_ca: Option<std::path::PathBuf>,
     /// Where live data starts on an empty data dir (unix s): readings before it are history
     /// the detectors learn from, not check. Set by `fieldline demo` (its backfill ends there);
     /// otherwise the wall clock is where live starts. Not a file setting.
@@ -251,6 +254,7 @@ impl Default for AlertsConfig {
             refill_point_pct: 20.0,
             webhook_url: None,
             webhook_attempts: 6,
+            webhook_ca: None,
             live_from_s: None,
         }
     }
@@ -293,6 +297,8 @@ pub enum Error {
     NotFound(String),
     #[error("alert {0:?} is resolved")]
     Resolved(String),
+    #[error("webhook: {0}")]
+    Webhook(String),
 }
 
 /// What one alert is about: (detector kind, site, device, field).
@@ -326,8 +332,10 @@ impl Alerts {
             }
         }
         metrics.open.set(open.len() as i64);
-        let webhook =
-            config.webhook_url.clone().map(|url| spawn_webhook(url, config.webhook_attempts, metrics.clone()));
+        let webhook = match &config.webhook_url {
+            Some(url) => Some(spawn_webhook(url.clone(), config, metrics.clone())?),
+            None => None,
+        };
         Ok(Alerts { inner: Arc::new(Mutex::new(open)), store, outbox, webhook, metrics })
     }
 
@@ -585,10 +593,17 @@ fn load(store: &Store, id: Option<&str>) -> Result<Vec<Alert>, Error> {
 }
 
 /// Delivers alert changes to the webhook in order, retrying each with exponential backoff.
-fn spawn_webhook(url: String, attempts: u32, metrics: AlertMetrics) -> tokio::sync::mpsc::Sender<serde_json::Value> {
+/// The HTTP client is built here, before anything runs, so a bad `webhook_ca` (or a TLS
+/// set-up failure) stops start-up instead of silently losing every delivery.
+fn spawn_webhook(
+    url: String,
+    config: &AlertsConfig,
+    metrics: AlertMetrics,
+) -> Result<tokio::sync::mpsc::Sender<serde_json::Value>, Error> {
+    let client = webhook_client(config.webhook_ca.as_deref())?;
+    let attempts = config.webhook_attempts;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(1024);
     tokio::spawn(async move {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
         while let Some(body) = rx.recv().await {
             let mut delay = Duration::from_millis(500);
             let mut delivered = false;
@@ -610,7 +625,25 @@ fn spawn_webhook(url: String, attempts: u32, metrics: AlertMetrics) -> tokio::sy
             }
         }
     });
-    tx
+    Ok(tx)
+}
+
+/// The webhook's HTTP client: rustls with the OS trust store, plus the certificates in `ca`.
+fn webhook_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10)).use_rustls_tls();
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Webhook(format!("cannot read webhook_ca {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| Error::Webhook(format!("webhook_ca {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(Error::Webhook(format!("webhook_ca {}: no PEM certificate in it", path.display())));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| Error::Webhook(format!("cannot build the HTTP client: {e}")))
 }
 
 #[cfg(test)]

@@ -44,14 +44,85 @@ pub struct HttpConfig {
     /// Largest accepted request body (after gzip decompression), bytes.
     pub max_body_bytes: usize,
     /// API tokens. With none configured the API is open (fine on a loopback edge box);
-    /// with any, every `/api` request needs `Authorization: Token <token>` (or `Bearer`).
+    /// with any, every `/api` request (and `/metrics`, unless `public_metrics`) needs
+    /// `Authorization: Token <token>` (or `Bearer`) or a dashboard session cookie.
     pub tokens: Vec<TokenConfig>,
+    /// HTTPS: present = the API is served over TLS only.
+    pub tls: Option<HttpTlsConfig>,
+    /// A client must deliver a complete request head (and finish the TLS handshake) within
+    /// this many seconds of connecting or of starting the next request; else it is cut off.
+    pub header_read_timeout_secs: u64,
+    /// A kept-alive connection with no request for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// A request body must arrive completely within this many seconds (a slow upload
+    /// would otherwise hold a write slot and a connection indefinitely).
+    pub body_read_timeout_secs: u64,
+    /// Open connections at most; beyond it new connections are closed at once (shed, not queued).
+    pub max_connections: usize,
+    /// `POST /api/v2/write` requests processed at once; more wait, holding no body in memory.
+    pub max_concurrent_writes: usize,
+    /// Origins (`scheme://host[:port]`) besides this server's own whose pages may send
+    /// non-GET requests, e.g. the public address when a reverse proxy rewrites `Host`.
+    pub allowed_origins: Vec<String>,
+    /// Serve `/metrics` without a token even when tokens are configured.
+    pub public_metrics: bool,
+    /// How long a dashboard sign-in lasts, seconds.
+    pub session_ttl_secs: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into(), max_body_bytes: 32 << 20, tokens: Vec::new() }
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 32 << 20,
+            tokens: Vec::new(),
+            tls: None,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 60,
+            max_connections: 512,
+            max_concurrent_writes: 4,
+            allowed_origins: Vec::new(),
+            public_metrics: false,
+            session_ttl_secs: 12 * 3600,
+        }
     }
+}
+
+impl HttpConfig {
+    /// Refuses settings that cannot work, so a typo fails at start-up rather than in use.
+    pub fn check(&self) -> Result<(), String> {
+        if self.tokens.iter().any(|t| t.token.is_empty()) {
+            return Err("[http] tokens: a token must not be empty".into());
+        }
+        for (key, value) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
+            ("session_ttl_secs", self.session_ttl_secs),
+            ("max_connections", self.max_connections as u64),
+            ("max_concurrent_writes", self.max_concurrent_writes as u64),
+        ] {
+            if value == 0 {
+                return Err(format!("[http] {key} must be at least 1"));
+            }
+        }
+        if let Some(bad) =
+            self.allowed_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+        {
+            return Err(format!("[http] allowed_origins: {bad:?} is not an origin like \"https://host:port\""));
+        }
+        Ok(())
+    }
+}
+
+/// `[http.tls]`: PEM files. `cert` holds the server certificate followed by any intermediates;
+/// `key` its private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// What a token may do.
@@ -125,6 +196,16 @@ mod tests {
         assert_eq!(c.http.listen, "127.0.0.1:8080");
         assert_eq!(c.mqtt.listen, "127.0.0.1:1883");
         assert!(c.broker.is_none());
+        c.http.check().unwrap();
+    }
+
+    #[test]
+    fn http_settings_that_cannot_work_are_refused() {
+        let check = |text: &str| Config::parse(text).unwrap().http.check();
+        assert!(check("[http]\ntokens = [{ token = \"\", scope = \"read\" }]").unwrap_err().contains("empty"));
+        assert!(check("[http]\nmax_concurrent_writes = 0").unwrap_err().contains("max_concurrent_writes"));
+        assert!(check("[http]\nallowed_origins = [\"farm.example\"]").unwrap_err().contains("farm.example"));
+        assert!(Config::parse("[http.tls]\ncert = \"c.pem\"").is_err(), "a certificate needs its key");
     }
 
     #[test]
@@ -135,6 +216,11 @@ mod tests {
             [http]
             listen = "0.0.0.0:8080"
             tokens = [{ token = "t1", scope = "read", name = "analyst" }]
+            allowed_origins = ["https://fieldline.example"]
+            max_concurrent_writes = 2
+            [http.tls]
+            cert = "/etc/fieldline/cert.pem"
+            key = "/etc/fieldline/key.pem"
             [mqtt]
             allow_anonymous = false
             users = [{ username = "wt01", password = "pw", publish = ["fl/v1/+/wind_turbine/%u/#"] }]
@@ -148,6 +234,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.http.tokens[0].scope, Scope::Read);
+        assert_eq!(c.http.tls.as_ref().unwrap().key, PathBuf::from("/etc/fieldline/key.pem"));
+        assert_eq!((c.http.max_concurrent_writes, c.http.header_read_timeout_secs), (2, 10));
+        c.http.check().unwrap();
         assert_eq!(c.broker.unwrap().url, "mqtt://broker:1883");
         assert_eq!(c.store.snapshot_interval_secs, 60);
         assert!(Config::parse("[http]\nlisten_addr = \"x\"").is_err());

@@ -33,6 +33,10 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("cannot listen for HTTP on {addr}: {source}")]
     HttpBind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    HttpTls(#[from] api::TlsError),
+    #[error("{0}")]
+    HttpConfig(String),
     #[error("cannot start the MQTT endpoint on {addr}: {source}")]
     MqttBind { addr: String, source: std::io::Error },
     #[error("broker: {0}")]
@@ -75,6 +79,9 @@ impl std::fmt::Debug for Running {
 pub async fn start(config: Config) -> Result<Running, Error> {
     let started = Instant::now();
     config.schema.check()?;
+    config.http.check().map_err(Error::HttpConfig)?;
+    // Before anything opens: a missing or bad certificate is a start-up error naming the file.
+    let http_tls = config.http.tls.as_ref().map(api::load_tls).transpose()?;
     let data_dir = config.data_dir.clone();
     let store_config = config.store.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_config))
@@ -116,6 +123,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         listener.local_addr().map_err(|source| Error::HttpBind { addr: config.http.listen.clone(), source })?;
     let alert_metrics = AlertMetrics::default();
     alert_metrics.register(&mut registry);
+    let http_metrics = api::HttpMetrics::default();
+    http_metrics.register(&mut registry);
     let alerts = {
         let (config, store, outbox) = (config.alerts.clone(), store.clone(), outbox.clone());
         tokio::task::spawn_blocking(move || Alerts::open(&config, store, outbox, alert_metrics))
@@ -141,12 +150,17 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         started,
         forecast: Arc::new(config.forecast.clone()),
         alerts,
+        tls: http_tls,
+        sessions: api::Sessions::default(),
+        write_slots: Arc::new(tokio::sync::Semaphore::new(config.http.max_concurrent_writes)),
+        http_metrics,
     };
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(api::run(listener, state, async move {
         let _ = http_stop.wait_for(|s| *s).await;
     }));
-    tracing::info!(%http_addr, ?mqtt_addr, elapsed_ms = started.elapsed().as_millis() as u64, "fieldline serving");
+    let scheme = if config.http.tls.is_some() { "https" } else { "http" };
+    tracing::info!(%http_addr, scheme, ?mqtt_addr, ?mqtt_tls_addr, elapsed_ms = started.elapsed().as_millis() as u64, "fieldline serving");
     Ok(Running { http_addr, mqtt_addr, mqtt_tls_addr, store, outbox, stop, http, endpoint, broker, jobs })
 }
 

@@ -78,3 +78,27 @@ async fn pages_render_charts_from_the_api() {
     }
     server.running.shutdown().await.unwrap();
 }
+
+/// With API tokens on, the dashboard's API calls answer 401 until the browser signs in: every
+/// page shows the sign-in form (a token field), not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tokens_pages_show_the_sign_in_form_instead_of_an_error() {
+    let server = TestServer::start_with(|c| {
+        c.http.tokens = vec![fieldline::config::TokenConfig {
+            token: "operator-token".into(),
+            scope: fieldline::config::Scope::Write,
+            name: "operator".into(),
+            write_reserved: false,
+        }];
+    })
+    .await;
+    let base = format!("http://{}", server.running.http_addr);
+    for hash in ["", "farm", "alerts"] {
+        let url = format!("{base}/#/{hash}");
+        let dom = tokio::task::spawn_blocking(move || render(&url)).await.unwrap();
+        assert!(dom.contains("data-ready=\"signin\""), "page {hash:?} did not ask to sign in:\n{dom}");
+        assert!(dom.contains("name=\"token\"") && dom.contains("Sign in"), "page {hash:?} lacks the form:\n{dom}");
+        assert!(!dom.contains("Could not load"), "page {hash:?} shows an error:\n{dom}");
+    }
+    server.running.shutdown().await.unwrap();
+}

@@ -5,11 +5,49 @@
 const TZ = "%2B08:00";
 const view = document.getElementById("view");
 
-async function api(path) {
-  const res = await fetch(path);
+/** The server wants a token (tokens are configured and this browser is not signed in). */
+class SignInRequired extends Error {}
+
+async function api(path, options = {}) {
+  const res = await fetch(path, { credentials: "same-origin", ...options });
+  if (res.status === 401) throw new SignInRequired();
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
+  if (!res.ok) throw Object.assign(new Error(body.error || `${res.status} ${res.statusText}`), { status: res.status });
   return body;
+}
+
+// ---- sign-in (API tokens) -------------------------------------------------------------
+// With tokens configured, the dashboard signs in once with a token: the server answers with
+// an HttpOnly session cookie, which every later fetch sends. The token is not kept here.
+function signInForm() {
+  const token = el("input", { type: "password", name: "token", autocomplete: "current-password", placeholder: "API token", required: "" });
+  const status = el("p", { class: "muted" }, "This server requires an API token. Sign in to see its data.");
+  const form = el("form", { class: "panel signin", onsubmit: async (e) => {
+    e.preventDefault();
+    status.className = "muted"; status.textContent = "Signing in…";
+    const res = await fetch("/api/v1/session", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: token.value }),
+    }).catch((err) => ({ ok: false, status: 0, json: async () => ({ error: err.message }) }));
+    token.value = "";
+    if (res.ok) { await showUser(); route(); return; }
+    const body = await res.json().catch(() => ({}));
+    status.className = "bad";
+    status.textContent = res.status === 401 ? "Unknown token." : `Could not sign in: ${body.error || res.status}`;
+  } },
+  el("h2", {}, "Sign in"), status, el("label", {}, "Token ", token), " ", el("button", { type: "submit" }, "Sign in"));
+  return form;
+}
+
+/** Shows who is signed in (and a sign-out button) in the header. */
+async function showUser() {
+  const box = document.getElementById("user");
+  const who = await api("/api/v1/session").catch(() => null);
+  if (!who || !who.tokens_required || who.via !== "session") { box.replaceChildren(); return; }
+  box.replaceChildren(`${who.name || "signed in"} (${who.scope}) `, el("button", { onclick: async () => {
+    await fetch("/api/v1/session", { method: "DELETE", credentials: "same-origin" });
+    box.replaceChildren(); route();
+  } }, "sign out"));
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -213,10 +251,13 @@ async function farm() {
 }
 
 async function alerts() {
-  const res = await fetch("/api/v1/alerts?limit=200");
-  if (res.status === 404) return [message("Alerts are not available on this server.")];
-  const body = await res.json();
-  if (!res.ok) throw new Error(body.error);
+  let body;
+  try {
+    body = await api("/api/v1/alerts?limit=200");
+  } catch (e) {
+    if (e.status === 404) return [message("Alerts are not available on this server.")];
+    throw e;
+  }
   if (!body.alerts.length) return [message("No alerts.", "good")];
   return [el("table", {},
     el("tr", {}, ...["state", "severity", "kind", "site / device", "field", "since", "last seen", "message", ""].map((h) => el("th", {}, h))),
@@ -224,7 +265,7 @@ async function alerts() {
       el("td", { class: a.state === "open" ? "bad" : a.state === "acknowledged" ? "warn" : "good" }, a.state),
       el("td", {}, a.severity), el("td", {}, a.kind), el("td", {}, `${a.site}/${a.device}`), el("td", {}, a.field || ""),
       el("td", {}, localTime(a.start)), el("td", {}, localTime(a.last_seen)), el("td", {}, a.message),
-      el("td", {}, a.state === "open" ? el("button", { onclick: async () => { await fetch(`/api/v1/alerts/${a.id}/ack`, { method: "POST" }); route(); } }, "acknowledge") : ""))))];
+      el("td", {}, a.state === "open" ? el("button", { onclick: async () => { await api(`/api/v1/alerts/${a.id}/ack`, { method: "POST" }).catch(showError); route(); } }, "acknowledge") : ""))))];
 }
 
 async function deadletters() {
@@ -248,11 +289,22 @@ async function route() {
     view.replaceChildren(...content.filter(Boolean));
     view.dataset.ready = name || "overview";
   } catch (e) {
-    view.replaceChildren(message(`Could not load: ${e.message}`, "bad"));
-    view.dataset.ready = "error";
+    if (e instanceof SignInRequired) {
+      view.replaceChildren(signInForm());
+      view.dataset.ready = "signin";
+      return;
+    }
+    showError(e);
   }
 }
 
+function showError(e) {
+  if (e instanceof SignInRequired) { route(); return; }
+  view.replaceChildren(message(`Could not load: ${e.message}`, "bad"));
+  view.dataset.ready = "error";
+}
+
 window.addEventListener("hashchange", route);
+showUser();
 route();
 setInterval(() => { if (!document.hidden) route(); }, 60000);

@@ -219,6 +219,14 @@ struct LineRef {
 }
 
 impl Processed {
+    /// A message refused as a whole for `reason`, with its dead letter made.
+    pub fn refused(source: &str, topic: &str, payload: &[u8], reason: String, now_ns: i64) -> Processed {
+        let mut processed = Processed::default();
+        processed.refuse(reason);
+        processed.finish(source, topic, payload, now_ns);
+        processed
+    }
+
     /// The whole message is refused.
     fn refuse(&mut self, reason: String) {
         self.rejected += 1;

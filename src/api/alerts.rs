@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::UtcOffset;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, read_body};
 use crate::alerts::{self, State as AlertState};
 use crate::timefmt::format_time;
 
@@ -86,8 +86,9 @@ struct AckBody {
 async fn ack(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let body = read_body(body, 16 << 10, state.body_read_timeout()).await?;
     let body: AckBody = if body.is_empty() {
         AckBody::default()
     } else {

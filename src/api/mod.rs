@@ -1,29 +1,38 @@
 //! The HTTP API (axum): `fn app(state) -> Router` and `run(listener, state, shutdown)` in the
 //! mini-redis style, so tests start it in-process on `127.0.0.1:0`. Every error is one
 //! [`ApiError`], rendered as JSON `{"error": "...", "details": [...]}` with its status.
+//! Connections (limits, timeouts, TLS) live in `conn`, who may call what in `auth`.
 
 mod alerts;
+pub mod auth;
+pub mod conn;
 mod forecasts;
 mod meta;
 mod query;
 mod web;
 mod write;
 
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use fieldline_ingest::outbox::Outbox;
-use fieldline_ingest::pipeline::{Pipeline, Rights};
+use fieldline_ingest::pipeline::Pipeline;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+pub use auth::Sessions;
+pub use conn::{HttpMetrics, TlsError, load_tls};
 
 use crate::alerts::Alerts;
-use crate::config::{HttpConfig, Scope};
+use crate::config::HttpConfig;
 use crate::jobs::forecast::ForecastConfig;
 use crate::store::Store;
 
@@ -38,6 +47,19 @@ pub struct AppState {
     pub started: Instant,
     pub forecast: Arc<ForecastConfig>,
     pub alerts: Alerts,
+    /// The loaded `[http.tls]` certificate: present = HTTPS (and Secure cookies).
+    pub tls: Option<TlsAcceptor>,
+    /// Signed-in dashboard sessions.
+    pub sessions: Sessions,
+    /// One permit per `/api/v2/write` processed at once (`max_concurrent_writes`).
+    pub write_slots: Arc<Semaphore>,
+    pub http_metrics: HttpMetrics,
+}
+
+impl AppState {
+    fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.http.body_read_timeout_secs)
+    }
 }
 
 /// An API error: status, message and optional details.
@@ -95,53 +117,57 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.http.max_body_bytes;
     Router::new()
         .merge(meta::routes())
+        .merge(auth::routes())
         .merge(forecasts::routes())
         .merge(alerts::routes())
         .merge(query::routes())
         .merge(write::routes())
         .merge(web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/openapi.json") })
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight
-/// requests (so a write being made durable still gets its 204).
+/// Serves `app(state)` on `listener` (over TLS when `state.tls` is set) until `shutdown`
+/// resolves, then finishes in-flight requests (so a write being made durable still gets
+/// its 204). Connections are bounded and timed as `[http]` says.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let limits = conn::Limits::from_config(&state.http);
+    let (tls, metrics) = (state.tls.clone(), state.http_metrics.clone());
+    conn::serve(listener, app(state), tls, limits, metrics, shutdown).await
 }
 
-/// Token check when tokens are configured: writes need a `write` token, `/api` reads need
-/// any token. `/health`, `/metrics` and the web UI stay open.
-async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.http.tokens.is_empty() || !request.uri().path().starts_with("/api/") {
-        return next.run(request).await;
-    }
-    let mut request = request;
-    let needs_write = request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD;
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Token ").or_else(|| v.strip_prefix("Bearer ")))
-        .map(str::trim);
-    let token = presented.and_then(|p| state.http.tokens.iter().find(|t| t.token == p));
-    match token {
-        None => ApiError::new(StatusCode::UNAUTHORIZED, "missing or unknown API token (Authorization: Token <token>)")
-            .into_response(),
-        Some(t) if needs_write && t.scope != Scope::Write => ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("token {:?} has read scope; writing needs a write token", t.name),
-        )
-        .into_response(),
-        Some(t) => {
-            request.extensions_mut().insert(Rights { write_reserved: t.write_reserved });
-            next.run(request).await
+/// Reads a request body of at most `limit` bytes that must arrive completely `within`:
+/// 413 past the limit, 408 when too slow (a trickling client would otherwise hold its
+/// connection, and for writes a write slot, indefinitely).
+pub(crate) async fn read_body(mut body: Body, limit: usize, within: Duration) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"));
+    let collect = async {
+        let hint = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+        if hint > limit {
+            return Err(too_large());
         }
-    }
+        let mut out = Vec::with_capacity(hint);
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if out.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(out))
+    };
+    tokio::time::timeout(within, collect).await.unwrap_or_else(|_| {
+        Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {} s (body_read_timeout_secs)", within.as_secs()),
+        ))
+    })
 }

@@ -1,11 +1,13 @@
 //! `POST /api/v2/write`: InfluxDB v2 compatible line protocol (gzip accepted). Answers 204
 //! only after the points are durable; a body with bad lines keeps the good ones and answers
-//! 400 with each rejected line's number and reason.
+//! 400 with each rejected line's number and reason. At most `max_concurrent_writes` bodies
+//! are read and processed at once (a big body costs many times its size in memory while it
+//! is decoded); the others wait for a slot before their body is read, so they hold none.
 
 use std::io::Read;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +18,7 @@ use fieldline_ingest::point::now_ns;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, read_body};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v2/write", post(write))
@@ -38,19 +40,30 @@ async fn write(
     Query(params): Query<WriteParams>,
     rights: Option<Extension<Rights>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let _ = (&params.bucket, &params.org, &params.org_id);
+    refuse_form_content(&headers)?;
     let precision = match params.precision.as_deref() {
         None => Precision::Ns,
         Some(p) => Precision::parse(p)
             .ok_or_else(|| ApiError::bad_request(format!("precision {p:?} is not one of ns, us, ms, s")))?,
     };
+    let max_body = state.http.max_body_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {max_body} bytes")));
+    }
+    state.http_metrics.writes_waiting.inc();
+    let slot = state.write_slots.acquire().await;
+    state.http_metrics.writes_waiting.dec();
+    let _slot = slot.map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    let body = read_body(body, max_body, state.body_read_timeout()).await?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let body = if gzip { gunzip(&body, state.http.max_body_bytes)? } else { body.to_vec() };
+    let body = if gzip { gunzip(&body, max_body)?.into() } else { body };
 
     // The authorize layer records what the request's token may write; no token = a device's rights.
     let rights = rights.map_or(Rights::DEVICE, |Extension(r)| r);
@@ -81,6 +94,21 @@ async fn write(
     let listed = if errors.len() < rejected { format!(" (the first {} listed)", errors.len()) } else { String::new() };
     let message = format!("{rejected} line(s) or value(s) rejected{listed}; {accepted} point(s) written");
     Err(ApiError::bad_request(message).with_details(details))
+}
+
+/// Refuses the content types an HTML form can send cross-origin without a CORS preflight, so
+/// a web page cannot make a browser write readings. InfluxDB clients send `text/plain;
+/// charset=utf-8`, `application/octet-stream` or nothing, which stay accepted.
+fn refuse_form_content(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
+    let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence == "application/x-www-form-urlencoded" || essence == "multipart/form-data" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type {essence} is not line protocol; send text/plain; charset=utf-8"),
+        ));
+    }
+    Ok(())
 }
 
 /// Decompresses a gzip body, refusing to inflate past `limit` bytes.

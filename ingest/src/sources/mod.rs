@@ -78,9 +78,8 @@ impl IngestContext {
             Err(e) => {
                 // A decoder bug must not make the device resend the same message forever.
                 tracing::error!(source, topic, error = %e, "decoding panicked; message dead-lettered");
-                let reason = "internal error while decoding this message";
-                let dl = crate::deadletter::DeadLetter::new(source, topic, payload, reason, now_ns());
-                Processed { points: vec![dl.to_point()], dead_letters: vec![dl], ..Default::default() }
+                let reason = "internal error while decoding this message".to_string();
+                Processed::refused(source, topic, payload, reason, now_ns())
             }
         }
     }
