@@ -141,12 +141,10 @@ impl Pipeline {
         let decoded = decode::lineproto::decode(payload, precision, now_ns);
         out.rejected += decoded.rejected_lines;
         for err in decoded.errors {
-            out.violations.push(format!("line {}: {} ({})", err.line, err.reason, quote(payload, err.offset)));
+            if out.violations.len() < crate::deadletter::MAX_VIOLATIONS {
+                out.violations.push(format!("line {}: {} ({})", err.line, err.reason, quote(payload, err.offset)));
+            }
             out.line_errors.push(err);
-        }
-        let more = decoded.rejected_lines.saturating_sub(MAX_LINE_ERRORS);
-        if more > 0 {
-            out.violations.push(format!("... and {more} more bad lines"));
         }
         let refs =
             decoded.point_lines.into_iter().zip(decoded.point_offsets).map(|(line, offset)| LineRef { line, offset });
@@ -280,7 +278,7 @@ fn device_label(point: &Point) -> String {
 
 /// The line at `offset`, quoted and cut short, for a violation.
 fn quote(payload: &[u8], offset: usize) -> String {
-    format!("{:?}", decode::line_at(payload, offset, QUOTE_BYTES))
+    decode::quoted(&decode::line_at(payload, offset, QUOTE_BYTES))
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ fn unescape(raw: &[u8], special: impl Fn(u8) -> bool) -> Option<String> {
 fn show(raw: &[u8]) -> String {
     const MAX: usize = 40;
     let text = String::from_utf8_lossy(raw.get(..MAX).unwrap_or(raw));
-    if raw.len() > MAX { format!("{text:?}...") } else { format!("{text:?}") }
+    if raw.len() > MAX { format!("{}...", super::quoted(&text)) } else { super::quoted(&text) }
 }
 
 struct Parser<'a> {
