@@ -92,8 +92,20 @@ impl Default for HttpConfig {
 impl HttpConfig {
     /// Refuses settings that cannot work, so a typo fails at start-up rather than in use.
     pub fn check(&self) -> Result<(), String> {
-        if self.tokens.iter().any(|t| t.token.is_empty()) {
-            return Err("[http] tokens: a token must not be empty".into());
+        for (i, t) in self.tokens.iter().enumerate() {
+            let which = if t.name.is_empty() { format!("token {}", i + 1) } else { format!("token {:?}", t.name) };
+            match (&t.token_sha256, t.token.is_empty()) {
+                (None, true) => return Err(format!("[http] tokens: {which} needs token or token_sha256")),
+                (Some(_), false) => {
+                    return Err(format!("[http] tokens: {which} sets both token and token_sha256; keep one"));
+                }
+                (Some(_), true) if t.digest().is_none() => {
+                    return Err(format!(
+                        "[http] tokens: {which}: token_sha256 must be 64 hex digits (made by `fieldline token`)"
+                    ));
+                }
+                _ => {}
+            }
         }
         for (key, value) in [
             ("header_read_timeout_secs", self.header_read_timeout_secs),
@@ -126,20 +138,25 @@ pub struct HttpTlsConfig {
 }
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Queries only.
+    #[default]
     Read,
     /// Queries and writes.
     Write,
 }
 
-/// One API token.
-#[derive(Clone, Serialize, Deserialize)]
+/// One API token: exactly one of `token` (the secret itself) and `token_sha256` (its SHA-256
+/// in hex, from `fieldline token`, so the file does not hold the secret).
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
     pub scope: Scope,
     /// Who holds it, for logs.
     #[serde(default)]
@@ -147,6 +164,38 @@ pub struct TokenConfig {
     /// May write the measurements fieldline keeps for itself (`forecast`, `_alert`, ...).
     #[serde(default)]
     pub write_reserved: bool,
+}
+
+impl TokenConfig {
+    /// The SHA-256 a presented token must hash to (`None` for a malformed `token_sha256`,
+    /// which [`HttpConfig::check`] refuses at start).
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        match &self.token_sha256 {
+            Some(hex) => parse_sha256_hex(hex),
+            None => Some(sha256(self.token.as_bytes())),
+        }
+    }
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
+/// 64 hex digits as 32 bytes.
+fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        *byte = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
 }
 
 impl std::fmt::Debug for TokenConfig {
@@ -202,7 +251,11 @@ mod tests {
     #[test]
     fn http_settings_that_cannot_work_are_refused() {
         let check = |text: &str| Config::parse(text).unwrap().http.check();
-        assert!(check("[http]\ntokens = [{ token = \"\", scope = \"read\" }]").unwrap_err().contains("empty"));
+        assert!(
+            check("[http]\ntokens = [{ token = \"\", scope = \"read\" }]")
+                .unwrap_err()
+                .contains("needs token or token_sha256")
+        );
         assert!(check("[http]\nmax_concurrent_writes = 0").unwrap_err().contains("max_concurrent_writes"));
         assert!(check("[http]\nallowed_origins = [\"farm.example\"]").unwrap_err().contains("farm.example"));
         assert!(Config::parse("[http.tls]\ncert = \"c.pem\"").is_err(), "a certificate needs its key");

@@ -33,6 +33,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Hash an MQTT user's password (read from stdin) for [[mqtt.users]] password_hash.
     Passwd(commands::passwd::PasswdArgs),
+    /// Make a new API token and the [[http.tokens]] entry holding only its SHA-256.
+    Token(commands::token::TokenArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Detect(args) => commands::detect::run(args),
         Command::Bench(args) => runtime.block_on(commands::bench::run(args)),
         Command::Passwd(args) => commands::passwd::run(args),
+        Command::Token(args) => commands::token::run(args),
     }
 }

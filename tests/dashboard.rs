@@ -88,7 +88,7 @@ async fn with_tokens_pages_show_the_sign_in_form_instead_of_an_error() {
             token: "operator-token".into(),
             scope: fieldline::config::Scope::Write,
             name: "operator".into(),
-            write_reserved: false,
+            ..Default::default()
         }];
     })
     .await;

@@ -184,13 +184,13 @@ async fn api_tokens_have_read_and_write_scopes() {
                 token: "reader-token".into(),
                 scope: Scope::Read,
                 name: "analyst".into(),
-                write_reserved: false,
+                ..Default::default()
             },
             TokenConfig {
                 token: "writer-token".into(),
                 scope: Scope::Write,
                 name: "gateway".into(),
-                write_reserved: false,
+                ..Default::default()
             },
         ];
     })

@@ -2,7 +2,8 @@
 //! cut off after their timeouts, the connection limit holds, HTTPS works with a private CA
 //! (and plain HTTP on its port does not), pages of other origins cannot make a browser write,
 //! concurrent writes are bounded, `/metrics` needs a token when tokens are on, and the
-//! dashboard's session cookie works for reads but not for cross-origin writes.
+//! dashboard's session cookie works for reads but not for cross-origin writes; a token from
+//! `fieldline token` works while the configuration holds only its SHA-256.
 
 mod common;
 
@@ -19,13 +20,8 @@ const UPPER_BOUND: Duration = Duration::from_secs(20);
 
 fn tokens() -> Vec<TokenConfig> {
     vec![
-        TokenConfig { token: "reader-token".into(), scope: Scope::Read, name: "analyst".into(), write_reserved: false },
-        TokenConfig {
-            token: "writer-token".into(),
-            scope: Scope::Write,
-            name: "gateway".into(),
-            write_reserved: false,
-        },
+        TokenConfig { token: "reader-token".into(), scope: Scope::Read, name: "analyst".into(), ..Default::default() },
+        TokenConfig { token: "writer-token".into(), scope: Scope::Write, name: "gateway".into(), ..Default::default() },
     ]
 }
 
@@ -466,4 +462,48 @@ async fn shutdown_stops_accepting_and_answers_the_writes_in_flight() {
     let stored = again.get_json("/api/v1/query?measurement=m&field=f").await;
     assert_eq!(points(&stored).len(), 2);
     again.running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_made_by_fieldline_token_works_while_the_config_holds_only_its_hash() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fieldline"))
+        .args(["token", "--name", "scada-bridge", "--scope", "write"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let token = printed.lines().find(|l| !l.starts_with('#')).unwrap().trim().to_string();
+    assert_eq!(token.len(), 64, "{printed}");
+    let toml_start = printed.find("tokens = [").unwrap();
+    let section = format!("[http]\n{}", &printed[toml_start..]);
+    assert!(!section.contains(&token), "the config entry must not hold the token: {section}");
+    let parsed = Config::parse(&section).unwrap();
+    assert_eq!(parsed.http.tokens[0].name, "scada-bridge");
+    assert_eq!(parsed.http.tokens[0].scope, Scope::Write);
+
+    let server = TestServer::start_with(|c| c.http.tokens = parsed.http.tokens.clone()).await;
+    let write = |auth: String| {
+        server
+            .http
+            .post(server.url("/api/v2/write?bucket=b&precision=s"))
+            .header("Authorization", auth)
+            .body("m,site=x f=1 1\n")
+            .send()
+    };
+    assert_eq!(write(format!("Token {token}")).await.unwrap().status(), 204);
+    let digest = parsed.http.tokens[0].token_sha256.clone().unwrap();
+    assert_eq!(write(format!("Token {digest}")).await.unwrap().status(), 401, "the hash is not the token");
+    server.running.shutdown().await.unwrap();
+
+    let mut both = Config::default();
+    both.http.tokens = vec![TokenConfig {
+        token: "x".into(),
+        token_sha256: Some(digest.clone()),
+        scope: Scope::Read,
+        ..Default::default()
+    }];
+    assert!(both.http.check().unwrap_err().contains("both"));
+    both.http.tokens[0].token.clear();
+    both.http.tokens[0].token_sha256 = Some("abc".into());
+    assert!(both.http.check().unwrap_err().contains("64 hex digits"));
 }

@@ -61,14 +61,16 @@ impl Identity {
     }
 }
 
-/// The configured token equal to `presented`, compared in constant time against every token
-/// (no early exit, no branch on a secret). Only the lengths can leak through timing: the
-/// comparison of slices of different lengths ends at once, which tells an attacker a
-/// token's length but nothing of its contents.
+/// The configured token equal to `presented`: its SHA-256 is compared in constant time
+/// against every token's (no early exit, no branch on a secret, and fixed-size digests, so
+/// not even a token's length leaks through timing). Tokens may be configured as their
+/// SHA-256 alone (`token_sha256`).
 pub fn find_token<'a>(tokens: &'a [TokenConfig], presented: &str) -> Option<&'a TokenConfig> {
+    let presented = crate::config::sha256(presented.as_bytes());
     let mut found = u64::MAX;
     for (index, token) in tokens.iter().enumerate() {
-        let same = token.token.as_bytes().ct_eq(presented.as_bytes());
+        let Some(expected) = token.digest() else { continue };
+        let same = expected.ct_eq(&presented);
         found.conditional_assign(&(index as u64), same);
     }
     usize::try_from(found).ok().and_then(|i| tokens.get(i))
@@ -314,7 +316,7 @@ mod tests {
     use super::*;
 
     fn token(secret: &str, scope: Scope, name: &str) -> TokenConfig {
-        TokenConfig { token: secret.into(), scope, name: name.into(), write_reserved: false }
+        TokenConfig { token: secret.into(), scope, name: name.into(), ..Default::default() }
     }
 
     #[test]

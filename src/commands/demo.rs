@@ -108,7 +108,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let http = HttpOptions {
         url: format!("http://{}", running.http_addr),
-        token: config.http.tokens.iter().find(|t| t.scope == Scope::Write).map(|t| t.token.clone()),
+        token: config
+            .http
+            .tokens
+            .iter()
+            .find(|t| t.scope == Scope::Write && !t.token.is_empty())
+            .map(|t| t.token.clone()),
         concurrency: 4,
         batch_bytes: 4 << 20,
         gzip: false,

@@ -8,3 +8,4 @@ pub mod forecast;
 pub mod passwd;
 pub mod serve;
 pub mod simulate;
+pub mod token;
