@@ -12,6 +12,5 @@ pub mod config;
 pub mod detectors;
 pub mod jobs;
 pub mod server;
-pub mod simulate;
+
 pub mod store;
-pub mod timefmt;

@@ -106,8 +106,8 @@ impl From<crate::store::Error> for ApiError {
     }
 }
 
-impl From<crate::timefmt::TimeError> for ApiError {
-    fn from(e: crate::timefmt::TimeError) -> Self {
+impl From<fieldline_core::time::TimeError> for ApiError {
+    fn from(e: fieldline_core::time::TimeError) -> Self {
         ApiError::bad_request(e.0)
     }
 }
