@@ -24,10 +24,10 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
-use crate::store::table::ScanFilter;
-use crate::store::{self, Store};
 use fieldline_core::time::NS_PER_SEC;
 use fieldline_core::time::format_time;
+use fieldline_store::table::ScanFilter;
+use fieldline_store::{self as store, Store};
 
 /// Measurement holding alerts.
 pub const MEASUREMENT: &str = "_alert";

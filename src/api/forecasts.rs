@@ -18,9 +18,9 @@ use time::UtcOffset;
 
 use super::{ApiError, AppState};
 use crate::jobs::forecast::{ACCURACY_MEASUREMENT, FORECAST_MEASUREMENT, Horizon};
-use crate::store::table::ScanFilter;
 use fieldline_core::time::NS_PER_SEC;
 use fieldline_core::time::{format_time, parse_offset, parse_time};
+use fieldline_store::table::ScanFilter;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use time::UtcOffset;
 
 use super::{ApiError, AppState};
-use crate::store::query::{Agg, aggregate};
-use crate::store::table::{ScanFilter, Tags};
 use fieldline_core::time::{format_time, parse_duration, parse_offset, parse_time};
+use fieldline_store::query::{Agg, aggregate};
+use fieldline_store::table::{ScanFilter, Tags};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -32,10 +32,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::{Alerts, AlertsConfig, Origin};
 use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
-use crate::store::Store;
-use crate::store::table::ScanFilter;
 use fieldline_core::time::NS_PER_SEC;
 use fieldline_core::time::parse_offset;
+use fieldline_store::Store;
+use fieldline_store::table::ScanFilter;
 
 /// Device kinds with detectors (NWP feeds are forecasts, not devices).
 const KINDS: [&str; 6] = ["wind_turbine", "pv_inverter", "plant", "met_station", "peony_plot", "pest_trap"];
@@ -764,7 +764,11 @@ fn ongoing(d: &DeviceState) -> Vec<&Event> {
 }
 
 /// Every device kind's readings in `[start_ns, stop_ns)`, by device.
-fn scan_window(store: &Store, start_ns: i64, stop_ns: i64) -> Result<BTreeMap<String, KindRows>, crate::store::Error> {
+fn scan_window(
+    store: &Store,
+    start_ns: i64,
+    stop_ns: i64,
+) -> Result<BTreeMap<String, KindRows>, fieldline_store::Error> {
     let mut out = BTreeMap::new();
     for measurement in KINDS {
         let filter = ScanFilter { start_ns, stop_ns, tags: &[], fields: None };

@@ -34,9 +34,9 @@ use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
 use super::JobContext;
-use crate::store::table::ScanFilter;
 use fieldline_core::time::{NS_PER_SEC, SECS_PER_DAY};
 use fieldline_core::time::{format_time, parse_offset};
+use fieldline_store::table::ScanFilter;
 
 const SLOT: i64 = 900;
 /// Measurement of issued forecasts.
@@ -191,7 +191,7 @@ pub struct Forecaster {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("store: {0}")]
-    Store(#[from] crate::store::Error),
+    Store(#[from] fieldline_store::Error),
     #[error("model: {0}")]
     Model(#[from] fieldline_analytics::forecast::Error),
     #[error("{0}")]

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::alerts::{Alerts, AlertsConfig};
-use crate::store::Store;
+use fieldline_store::Store;
 
 /// Everything a job may touch.
 #[derive(Clone)]

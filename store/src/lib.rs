@@ -1,6 +1,6 @@
-//! The embedded store: a write-ahead log fsync'd in groups, an in-memory buffer that queries
-//! see the moment a write is acknowledged, and Parquet partitions (one file per measurement
-//! per UTC day) that the buffer is snapshotted into. InfluxDB 3's WAL → Parquet design,
+//! fieldline-store, the embedded store: a write-ahead log fsync'd in groups, an in-memory
+//! buffer that queries see the moment a write is acknowledged, and Parquet partitions (one
+//! file per measurement per UTC day) that the buffer is snapshotted into. InfluxDB 3's WAL → Parquet design,
 //! reduced to what one edge box needs.
 //!
 //! One writer thread owns the WAL ([`writer`]): it takes every queued write request,
