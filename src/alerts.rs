@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use fieldline_analytics::anomaly::peer::PeerMode;
 use fieldline_analytics::anomaly::{Event, EventKind};
+use fieldline_core::{FieldValue, Point};
 use fieldline_ingest::outbox::Outbox;
-use fieldline_ingest::{FieldValue, Point};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -24,13 +24,13 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
-use crate::store::table::ScanFilter;
-use crate::store::{self, Store};
-use crate::timefmt::format_time;
+use fieldline_core::time::NS_PER_SEC;
+use fieldline_core::time::format_time;
+use fieldline_store::table::ScanFilter;
+use fieldline_store::{self as store, Store};
 
 /// Measurement holding alerts.
 pub const MEASUREMENT: &str = "_alert";
-const NS: i64 = 1_000_000_000;
 
 /// Lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,7 +292,7 @@ pub enum Error {
     #[error("store: {0}")]
     Store(#[from] store::Error),
     #[error("not stored: {0}")]
-    Write(#[from] fieldline_ingest::sink::SinkError),
+    Write(#[from] fieldline_core::sink::SinkError),
     #[error("no alert {0:?}")]
     NotFound(String),
     #[error("alert {0:?} is resolved")]
@@ -353,9 +353,11 @@ impl Alerts {
             let mut open = self.lock();
             match open.get_mut(&key) {
                 Some(existing) => {
-                    let last = event.last_s.saturating_mul(NS);
+                    let last = event.last_s.saturating_mul(NS_PER_SEC);
                     // Refresh at most once a minute: an ongoing condition is seen every tick.
-                    if last < existing.last_seen_ns.saturating_add(60 * NS) && event.peak.score <= existing.score {
+                    if last < existing.last_seen_ns.saturating_add(60 * NS_PER_SEC)
+                        && event.peak.score <= existing.score
+                    {
                         return Ok(());
                     }
                     existing.last_seen_ns = existing.last_seen_ns.max(last);
@@ -409,9 +411,9 @@ impl Alerts {
             let mut open = self.lock();
             let Some(mut alert) = open.remove(&key) else { return Ok(()) };
             self.metrics.open.set(open.len() as i64);
-            let end = event.end_s.unwrap_or(event.last_s).saturating_mul(NS);
+            let end = event.end_s.unwrap_or(event.last_s).saturating_mul(NS_PER_SEC);
             alert.state = State::Resolved;
-            alert.last_seen_ns = alert.last_seen_ns.max(event.last_s.saturating_mul(NS));
+            alert.last_seen_ns = alert.last_seen_ns.max(event.last_s.saturating_mul(NS_PER_SEC));
             alert.resolved_ns = Some(end);
             alert
         };
@@ -502,8 +504,8 @@ fn new_alert(origin: &Origin<'_>, event: &Event) -> Alert {
         site: origin.site.to_string(),
         device: origin.device.to_string(),
         field: event.field.clone(),
-        start_ns: event.start_s.saturating_mul(NS),
-        last_seen_ns: event.last_s.saturating_mul(NS),
+        start_ns: event.start_s.saturating_mul(NS_PER_SEC),
+        last_seen_ns: event.last_s.saturating_mul(NS_PER_SEC),
         resolved_ns: None,
         acknowledged_ns: None,
         acknowledged_by: None,
@@ -678,7 +680,7 @@ mod tests {
         let list = alerts.list().unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].state, State::Open);
-        assert_eq!(list[0].last_seen_ns, (start + 7200) * NS);
+        assert_eq!(list[0].last_seen_ns, (start + 7200) * NS_PER_SEC);
         assert!(list[0].message.contains("refill point"), "{}", list[0].message);
 
         let acked = alerts.acknowledge(&list[0].id, Some("technician".into()), 5).await.unwrap();
@@ -686,7 +688,7 @@ mod tests {
         alerts.event_closed(&origin, &event(EventKind::Drought, start, Some(start + 9000))).await.unwrap();
         let done = alerts.get(&list[0].id).unwrap().unwrap();
         assert_eq!(done.state, State::Resolved);
-        assert_eq!(done.resolved_ns, Some((start + 9000) * NS));
+        assert_eq!(done.resolved_ns, Some((start + 9000) * NS_PER_SEC));
         assert_eq!(done.acknowledged_by.as_deref(), Some("technician"));
         assert!(matches!(alerts.acknowledge(&done.id, None, 6).await, Err(Error::Resolved(_))));
         assert!(matches!(alerts.acknowledge("nope", None, 6).await, Err(Error::NotFound(_))));

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertsConfig;
 use crate::jobs::forecast::ForecastConfig;
-use crate::store::StoreConfig;
+use fieldline_store::StoreConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

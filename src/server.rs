@@ -24,7 +24,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::jobs::forecast::ForecastMetrics;
 use crate::jobs::{self, JobContext};
-use crate::store::{self, Store};
+use fieldline_store::{self as store, Store};
 
 /// Server start-up and shutdown errors.
 #[derive(Debug, thiserror::Error)]

@@ -9,9 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{TestServer, metric, wait_for};
+use fieldline_core::time::NS_PER_SEC;
 use serde_json::{Value, json};
-
-const NS: i64 = 1_000_000_000;
 
 /// Deterministic noise in [-0.5, 0.5).
 fn noise(i: i64, salt: i64) -> f64 {
@@ -36,13 +35,13 @@ fn readings(from: i64, to: i64, stuck_from: Option<i64>, m2_until: i64) -> Strin
         lp.push_str(&format!(
             "met_station,site=t-met,device=m1 air_temp_c={m1:.3},rh_pct={:.2} {}\n",
             60.0 + 5.0 * noise(i, 2),
-            t * NS
+            t * NS_PER_SEC
         ));
         if t < m2_until {
             lp.push_str(&format!(
                 "met_station,site=t-met,device=m2 air_temp_c={:.3} {}\n",
                 temp + 0.3 + noise(i, 3),
-                t * NS
+                t * NS_PER_SEC
             ));
         }
         t += 60;
@@ -77,7 +76,7 @@ async fn wait_alerts(server: &TestServer, what: &str, check: impl Fn(&[Value]) -
 /// write (up to four days after it) still lies in the past: the server refuses readings
 /// stamped more than an hour after their arrival.
 fn test_now() -> i64 {
-    fieldline_ingest::point::now_ns() / NS - 6 * 86_400
+    fieldline_core::time::now_ns() / NS_PER_SEC - 6 * 86_400
 }
 
 /// Quick ticks; readings from half an hour before the tests' `now` on count as live.
@@ -262,7 +261,7 @@ fn plot_readings(from: i64, to: i64, drift_from: i64) -> String {
                 0.0
             };
             let value = regional + offset + 0.3 * noise(t / 600, 10 + i as i64) + drift;
-            lp.push_str(&format!("peony_plot,site=t-farm,device={plot} soil_temp_c={value:.3} {}\n", t * NS));
+            lp.push_str(&format!("peony_plot,site=t-farm,device={plot} soil_temp_c={value:.3} {}\n", t * NS_PER_SEC));
         }
         t += 600;
     }
@@ -304,10 +303,10 @@ async fn a_far_future_reading_in_the_store_does_not_blind_detection() {
     let body: Value = resp.json().await.unwrap();
     assert!(body["details"][0]["reason"].as_str().unwrap().contains("ahead of its arrival"), "{body}");
     // ... so put it in the store directly, as an old data directory would hold it.
-    let point = fieldline_ingest::Point::new(
+    let point = fieldline_core::Point::new(
         "met_station",
         vec![("site".into(), "t-met".into()), ("device".into(), "m3".into())],
-        vec![("air_temp_c".into(), fieldline_ingest::FieldValue::Float(1.0))],
+        vec![("air_temp_c".into(), fieldline_core::FieldValue::Float(1.0))],
         9_223_372_036_854_000_000,
     );
     server.running.store.write_points(vec![point]).await.unwrap();

@@ -38,7 +38,7 @@ fn render(url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_render_charts_from_the_api() {
     let server = TestServer::start().await;
-    let now = fieldline_ingest::point::now_ns() / 1_000_000_000;
+    let now = fieldline_core::time::now_ns() / 1_000_000_000;
     let mut lp = String::new();
     for i in 0..48 {
         let t = now - (48 - i) * 1800;

@@ -14,13 +14,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{ServeProcess, metric, terminate, wait_for};
+use fieldline_core::time::NS_PER_SEC;
 use serde_json::Value;
-
-const NS: i64 = 1_000_000_000;
 
 /// Midnight UTC three days ago (s): every test day lies in the past.
 fn base_day() -> i64 {
-    let now = fieldline_ingest::point::now_ns() / NS;
+    let now = fieldline_core::time::now_ns() / NS_PER_SEC;
     now - now.rem_euclid(86_400) - 3 * 86_400
 }
 
@@ -46,10 +45,10 @@ fn batch(dev: &str, t0: i64, n: i64) -> (String, Vec<(String, String, i64)>) {
     let mut keys = Vec::new();
     for i in 0..n {
         let t = t0 + i * 60;
-        body.push_str(&format!("wind_turbine,site=s,device={dev} power_kw={} {}\n", 100 + i, t * NS));
+        body.push_str(&format!("wind_turbine,site=s,device={dev} power_kw={} {}\n", 100 + i, t * NS_PER_SEC));
         keys.push(("wind_turbine".to_string(), dev.to_string(), t));
         let t2 = t + 86_400;
-        body.push_str(&format!("met_station,site=s,device={dev} air_temp_c={}.5 {}\n", i % 30, t2 * NS));
+        body.push_str(&format!("met_station,site=s,device={dev} air_temp_c={}.5 {}\n", i % 30, t2 * NS_PER_SEC));
         keys.push(("met_station".to_string(), dev.to_string(), t2));
     }
     (body, keys)
@@ -424,7 +423,7 @@ async fn a_read_only_parquet_directory_delays_snapshots_without_losing_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_measurement_name_too_long_for_a_file_loses_nothing() {
     let server = common::TestServer::start_with(|c| c.store.snapshot_interval_secs = 1).await;
-    let t = base_day() * NS;
+    let t = base_day() * NS_PER_SEC;
     let long = "m".repeat(300);
     let body = format!("{long} x=1 {t}\nwind_turbine,site=s,device=wt1 power_kw=5 {t}\n");
     let resp = server.http.post(server.url("/api/v2/write?bucket=b")).body(body).send().await.unwrap();
@@ -432,10 +431,10 @@ async fn a_measurement_name_too_long_for_a_file_loses_nothing() {
     let err: Value = resp.json().await.unwrap();
     assert!(err["details"][0]["reason"].as_str().unwrap().contains("at most 64"), "{err}");
     // What fieldline writes itself skips those checks: the store must still persist it.
-    let point = fieldline_ingest::Point::new(
+    let point = fieldline_core::Point::new(
         "测".repeat(100),
         vec![],
-        vec![("x".into(), fieldline_ingest::FieldValue::Float(1.0))],
+        vec![("x".into(), fieldline_core::FieldValue::Float(1.0))],
         t,
     );
     server.running.store.write_points(vec![point]).await.unwrap();

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use common::{TestServer, wait_for};
 use fieldline_analytics::solar;
+use fieldline_core::time::NS_PER_SEC;
 use serde_json::Value;
-
-const NS: i64 = 1_000_000_000;
 
 /// Deterministic pseudo-random numbers in [0, 1).
 struct Lcg(u64);
@@ -45,9 +44,9 @@ fn plant_history(end_s: i64) -> String {
         lp.push_str(&format!(
             "plant,site=t-pv,device=meter power_mw={power:.3},capacity_mw=40,curtailed=false {}\n\
              pv_inverter,site=t-pv,device=inv01 ac_power_kw={:.1} {}\n",
-            t * NS,
+            t * NS_PER_SEC,
             power * 1000.0 / 16.0,
-            t * NS
+            t * NS_PER_SEC
         ));
         t += 300;
     }
@@ -58,11 +57,11 @@ fn plant_history(end_s: i64) -> String {
             let err = (rng.next() - 0.5) * 0.02 * lead as f64;
             let cloud_fc = (cloud_at(valid) + err).clamp(0.0, 1.0);
             let ghi = solar::clearsky_ghi_at(valid as f64, lat, lon, 50.0) * (1.0 - 0.8 * cloud_fc);
-            let issued_tag = fieldline::timefmt::format_time(issued * NS, time::UtcOffset::UTC);
+            let issued_tag = fieldline_core::time::format_time(issued * NS_PER_SEC, time::UtcOffset::UTC);
             lp.push_str(&format!(
                 "nwp,site=t-pv,device=nwp,issued={issued_tag} ghi_wm2={ghi:.1},cloud_cover_pct={:.1},air_temp_c=10 {}\n",
                 cloud_fc * 100.0,
-                valid * NS
+                valid * NS_PER_SEC
             ));
         }
         issued += 6 * 3600;
@@ -80,7 +79,7 @@ async fn forecasts_are_issued_scored_served_and_published() {
     })
     .await;
     let mut published = server.running.outbox.subscribe();
-    let now = fieldline_ingest::point::now_ns() / NS;
+    let now = fieldline_core::time::now_ns() / NS_PER_SEC;
     let body = plant_history(now);
     let resp = server.http.post(server.url("/api/v2/write?bucket=b")).body(body).send().await.unwrap();
     assert_eq!(resp.status(), 204);

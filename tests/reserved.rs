@@ -7,14 +7,13 @@ mod common;
 
 use common::{TestServer, mosquitto_pub};
 use fieldline::config::{Scope, TokenConfig};
+use fieldline_core::time::NS_PER_SEC;
 use fieldline_ingest::sources::mqtt_endpoint::UserConfig;
 use serde_json::Value;
 
-const NS: i64 = 1_000_000_000;
-
 /// The forged forecast of the finding: issued "in 2099", for an hour from now, 999 MW.
 fn forged_forecast(p50_mw: f64) -> String {
-    let slot_ns = (fieldline_ingest::point::now_ns() / NS + 3600) * NS;
+    let slot_ns = (fieldline_core::time::now_ns() / NS_PER_SEC + 3600) * NS_PER_SEC;
     format!(
         "forecast,site=t-wind,horizon=short_term,issued=2099-01-01T00:00:00Z \
          p50_mw={p50_mw},p10_mw={p50_mw},p90_mw={p50_mw} {slot_ns}"

@@ -6,7 +6,7 @@ use std::process::Command;
 fn small_farm_scenario_simulates() {
     let out = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_fieldline"))
-        .args(["simulate", "--scenario", "src/simulate/small-farm.toml", "--days", "1", "--out"])
+        .args(["simulate", "--scenario", "sim/src/small-farm.toml", "--days", "1", "--out"])
         .arg(out.path())
         .env("FIELDLINE_LOG", "warn")
         .status()

@@ -9,17 +9,17 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{TestServer, points};
-use fieldline::simulate::live::{HttpOptions, LiveOptions, backfill_http, stream_mqtt};
-use fieldline::simulate::output::{Format, write_history};
-use fieldline::simulate::{Scenario, SimOptions, Simulation};
+use fieldline_core::time::SECS_PER_DAY;
+use fieldline_sim::live::{HttpOptions, LiveOptions, backfill_http, stream_mqtt};
+use fieldline_sim::output::{Format, write_history};
+use fieldline_sim::{Scenario, SimOptions, Simulation};
 use serde_json::Value;
 
 /// 2026-04-01T00:00:00+08:00.
 const APRIL_1: i64 = 1_774_972_800;
 /// 2026-03-30T00:00:00+08:00: the two weeks from here hold the peony flower-bud stage, so
 /// the frost night falls in the run.
-const MARCH_30: i64 = APRIL_1 - 2 * DAY;
-const DAY: i64 = 86_400;
+const MARCH_30: i64 = APRIL_1 - 2 * SECS_PER_DAY;
 
 fn fieldline() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fieldline"))
@@ -92,13 +92,13 @@ fn read_csv(path: &Path) -> Vec<CsvRow> {
 }
 
 fn unix(rfc3339: &str) -> i64 {
-    fieldline::timefmt::parse_time(rfc3339, 0, time::UtcOffset::UTC).unwrap() / 1_000_000_000
+    fieldline_core::time::parse_time(rfc3339, 0, time::UtcOffset::UTC).unwrap() / 1_000_000_000
 }
 
 /// Two weeks of heze (a smaller wind farm and PV plant, to keep the test quick) with some
 /// fault kinds more frequent; returns the end of the run.
 fn faulty_run(dir: &Path) -> i64 {
-    let text = fieldline::simulate::scenario::HEZE_TOML
+    let text = fieldline_sim::scenario::HEZE_TOML
         .replace("turbines = 20 ", "turbines = 6 ")
         .replace("inverters = 16 ", "inverters = 4 ")
         .replace("stuck = 0.15", "stuck = 1.0")
@@ -106,7 +106,7 @@ fn faulty_run(dir: &Path) -> i64 {
         .replace("inverter_outage = 0.1", "inverter_outage = 0.6");
     let scenario = Scenario::from_toml(&text, "test").unwrap();
     let options = SimOptions { seed: 21, start: MARCH_30, end: None, faults: true };
-    let end = MARCH_30 + 14 * DAY;
+    let end = MARCH_30 + 14 * SECS_PER_DAY;
     write_history(&scenario, &options, end, dir, Format::Csv).unwrap();
     end
 }
@@ -253,7 +253,7 @@ fn nwp_errors_grow_with_lead_time() {
     let dir = tmp.path();
     let scenario = Scenario::load("heze").unwrap();
     let options = SimOptions { seed: 8, start: APRIL_1, end: None, faults: false };
-    write_history(&scenario, &options, APRIL_1 + 5 * DAY, dir, Format::Csv).unwrap();
+    write_history(&scenario, &options, APRIL_1 + 5 * SECS_PER_DAY, dir, Format::Csv).unwrap();
     let met: BTreeMap<(String, i64), f64> = read_csv(&dir.join("met_station.csv"))
         .into_iter()
         .map(|r| ((r["site"].clone(), unix(&r["time"])), r["air_temp_c"].parse::<f64>().unwrap()))
@@ -282,7 +282,7 @@ fn nwp_errors_grow_with_lead_time() {
 async fn backfill_over_http_then_live_over_mqtt_lands_in_the_store() {
     let server = TestServer::start().await;
     let scenario = Scenario::load("heze").unwrap();
-    let live_start = APRIL_1 + DAY;
+    let live_start = APRIL_1 + SECS_PER_DAY;
     let sim = Simulation::new(&scenario, &SimOptions { seed: 3, start: APRIL_1, end: Some(live_start), faults: false })
         .unwrap();
     let http = HttpOptions {

@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{TestServer, wait_for};
+use fieldline_core::time::NS_PER_SEC;
 use serde_json::Value;
 use tower::ServiceExt;
-
-const NS: i64 = 1_000_000_000;
 
 /// Minute readings of one met station from `from` to `to` (unix s), a daily temperature cycle
 /// with deterministic jitter; from `stuck_from` on the value freezes.
@@ -22,7 +21,7 @@ fn readings(from: i64, to: i64, stuck_from: i64) -> String {
         let jitter = ((t / 60).wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0 - 0.5;
         let temp = 10.0 + 6.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin() + jitter;
         let value = if t >= stuck_from { 13.37 } else { temp };
-        lp.push_str(&format!("met_station,site=t-met,device=m1 air_temp_c={value:.3} {}\n", t * NS));
+        lp.push_str(&format!("met_station,site=t-met,device=m1 air_temp_c={value:.3} {}\n", t * NS_PER_SEC));
         t += 60;
     }
     lp
@@ -83,7 +82,7 @@ async fn alerts_reach_an_https_webhook_trusted_through_webhook_ca() {
     let (url, received) = https_receiver(&files).await;
     // Six days in the past, because readings more than an hour ahead of the clock are refused;
     // `live_from_s` makes the alert job treat that window as live.
-    let now = fieldline_ingest::point::now_ns() / NS - 6 * 86_400;
+    let now = fieldline_core::time::now_ns() / NS_PER_SEC - 6 * 86_400;
     let server = TestServer::start_with(|c| {
         c.alerts.live_from_s = Some(now - 1800);
         c.alerts.tick_secs = 1;

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::point::{FieldValue, Point};
+use fieldline_core::point::{FieldValue, Point};
 
 /// Measurement that holds dead letters.
 pub const MEASUREMENT: &str = "_deadletter";

@@ -6,7 +6,7 @@
 //! ([`pipeline`]), and the two MQTT sources
 //! ([`sources::mqtt_endpoint`], fieldline's own MQTT server on ntex-mqtt, and
 //! [`sources::mqtt_broker`], a rumqttc client of an external broker). This crate knows nothing
-//! of the store: it writes through the [`sink::PointSink`] trait and acknowledges a message
+//! of the store: it writes through `fieldline_core`'s `PointSink` trait and acknowledges a message
 //! only once that write has resolved, i.e. once the data is durable.
 
 pub mod deadletter;
@@ -15,10 +15,6 @@ pub mod limits;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
-pub mod point;
 pub mod schema;
-pub mod sink;
 pub mod sources;
 pub mod topic;
-
-pub use point::{FieldValue, Point};

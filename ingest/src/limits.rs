@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::Rights;
-use crate::point::Point;
+use fieldline_core::point::Point;
+use fieldline_core::time::{NS_PER_DAY, NS_PER_SEC};
 
 /// Measurements fieldline writes itself, beside every name starting with `_` (`_alert`,
 /// `_deadletter`).
@@ -34,9 +35,6 @@ pub const MAX_KEY_BYTES: usize = 128;
 pub const MAX_TAG_VALUE_BYTES: usize = 256;
 /// The key no tag or field may have: it names the time column.
 pub const TIME_KEY: &str = "time";
-
-const NS: i64 = 1_000_000_000;
-const DAY_NS: i64 = 86_400 * NS;
 
 /// True for measurements only fieldline (or a principal with `write_reserved`) may write.
 pub fn is_reserved(measurement: &str) -> bool {
@@ -100,7 +98,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         // The default configuration is valid by construction.
-        Limits { config: IngestConfig::default(), min_ns: -2_208_988_800 * NS }
+        Limits { config: IngestConfig::default(), min_ns: -2_208_988_800 * NS_PER_SEC }
     }
 }
 
@@ -124,7 +122,7 @@ impl Limits {
     pub fn latest_ns(&self, measurement: &str, now_ns: i64) -> i64 {
         let secs =
             self.config.future_secs_by_measurement.get(measurement).copied().unwrap_or(self.config.max_future_secs);
-        now_ns.saturating_add(secs.saturating_mul(NS))
+        now_ns.saturating_add(secs.saturating_mul(NS_PER_SEC))
     }
 
     /// Checks one decoded point: names, reserved measurements, sizes and time. `Err` says
@@ -166,12 +164,12 @@ impl Limits {
         }
         let latest = self.latest_ns(&point.measurement, now_ns);
         if point.timestamp_ns > latest {
-            let ahead_s = (i128::from(point.timestamp_ns) - i128::from(now_ns)) / i128::from(NS);
+            let ahead_s = (i128::from(point.timestamp_ns) - i128::from(now_ns)) / i128::from(NS_PER_SEC);
             return Err(format!(
                 "timestamp {} is {} ahead of its arrival; readings may be at most {} ahead (is the device clock or the precision wrong?)",
                 format_ns(point.timestamp_ns),
                 human_secs(ahead_s),
-                human_secs(i128::from((latest - now_ns) / NS)),
+                human_secs(i128::from((latest - now_ns) / NS_PER_SEC)),
             ));
         }
         if point.timestamp_ns < self.min_ns {
@@ -188,7 +186,7 @@ impl Limits {
     pub fn check_message(&self, points: &[Point]) -> Result<(), String> {
         let mut days = HashSet::new();
         for p in points {
-            days.insert(p.timestamp_ns.div_euclid(DAY_NS));
+            days.insert(p.timestamp_ns.div_euclid(NS_PER_DAY));
             if days.len() > self.config.max_days {
                 return Err(format!(
                     "the message writes to more than {} UTC days; send history in smaller, time-ordered batches",
@@ -244,9 +242,9 @@ fn human_secs(secs: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::point::FieldValue;
+    use fieldline_core::point::FieldValue;
 
-    const NOW: i64 = 1_775_772_000 * NS;
+    const NOW: i64 = 1_775_772_000 * NS_PER_SEC;
 
     fn point(measurement: &str, tags: &[(&str, &str)], fields: &[&str], ts: i64) -> Point {
         Point::new(
@@ -262,13 +260,13 @@ mod tests {
         let limits = Limits::default();
         let ok = |ts| limits.check_point(&point("wind_turbine", &[], &["power_kw"], ts), NOW, Rights::DEVICE);
         assert!(ok(NOW).is_ok());
-        assert!(ok(NOW + 3600 * NS).is_ok());
+        assert!(ok(NOW + 3600 * NS_PER_SEC).is_ok());
         let far = ok(9_223_372_036_854 * 1_000_000).unwrap_err();
         assert!(far.contains("2262-04-11") && far.contains("ahead of its arrival"), "{far}");
-        assert!(ok(NOW + 86_400 * NS).unwrap_err().contains("24 h ahead"));
+        assert!(ok(NOW + 86_400 * NS_PER_SEC).unwrap_err().contains("24 h ahead"));
         assert!(ok(i64::MIN).unwrap_err().contains("before 1900-01-01"));
         // NWP valid times lie days ahead.
-        let nwp = point("nwp", &[("issued", "x")], &["ghi_wm2"], NOW + 10 * 86_400 * NS);
+        let nwp = point("nwp", &[("issued", "x")], &["ghi_wm2"], NOW + 10 * 86_400 * NS_PER_SEC);
         assert!(limits.check_point(&nwp, NOW, Rights::DEVICE).is_ok());
     }
 
@@ -305,7 +303,7 @@ mod tests {
         let check = |p: Point| limits.check_point(&p, NOW, Rights::DEVICE);
         assert!(check(point("m", &[], &["a", "b", "c", "d"], NOW)).unwrap_err().contains("4 fields"));
         assert!(check(point("m", &[("a", "1"), ("b", "2")], &["f"], NOW)).unwrap_err().contains("2 tags"));
-        let day = 86_400 * NS;
+        let day = 86_400 * NS_PER_SEC;
         let two_days = [point("m", &[], &["f"], NOW), point("m", &[], &["f"], NOW + day)];
         assert!(limits.check_message(&two_days).is_ok());
         let three_days =

@@ -8,9 +8,9 @@ use crate::deadletter::DeadLetter;
 use crate::decode::{self, LineError, MAX_LINE_ERRORS, Precision, Source};
 use crate::limits::Limits;
 use crate::metrics::{IngestMetrics, SourceLabels};
-use crate::point::Point;
 use crate::schema::Schema;
 use crate::topic::{self, Topic};
+use fieldline_core::point::Point;
 
 /// Bytes of an offending line quoted in a violation.
 const QUOTE_BYTES: usize = 120;
@@ -385,7 +385,7 @@ mod tests {
         let dl = out.dead_letter.unwrap();
         assert_eq!(dl.violation_count, 5000);
         let stored: usize = match dl.to_point().field("violations") {
-            Some(crate::point::FieldValue::Str(s)) => s.len(),
+            Some(fieldline_core::point::FieldValue::Str(s)) => s.len(),
             _ => 0,
         };
         assert!(stored < 20_000, "violations stored: {stored} bytes");

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::point::{FieldValue, Point};
+use fieldline_core::point::{FieldValue, Point};
 
 /// Asset ratings that scale the power limits (the `[schema]` config section).
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]

@@ -11,17 +11,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fieldline_analytics::forecast::efile::{self, EPoint};
-use fieldline_ingest::point::now_ns;
+use fieldline_core::time::now_ns;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::UtcOffset;
 
 use super::{ApiError, AppState};
 use crate::jobs::forecast::{ACCURACY_MEASUREMENT, FORECAST_MEASUREMENT, Horizon};
-use crate::store::table::ScanFilter;
-use crate::timefmt::{format_time, parse_offset, parse_time};
-
-const NS: i64 = 1_000_000_000;
+use fieldline_core::time::NS_PER_SEC;
+use fieldline_core::time::{format_time, parse_offset, parse_time};
+use fieldline_store::table::ScanFilter;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -89,7 +88,7 @@ fn load(state: &AppState, site: &str, horizon: Horizon, issued: Option<i64>) -> 
         for (name, column) in fields {
             for (ts, v) in column {
                 let p = by_time.entry(*ts).or_insert(EPoint {
-                    time: ts / NS,
+                    time: ts / NS_PER_SEC,
                     p50_mw: f64::NAN,
                     p10_mw: None,
                     p90_mw: None,
@@ -121,7 +120,7 @@ async fn forecast(State(state): State<AppState>, Query(p): Query<ForecastParams>
     let points: Vec<Value> = f
         .points
         .iter()
-        .map(|p| json!({ "time": format_time(p.time * NS, offset), "p50_mw": p.p50_mw, "p10_mw": p.p10_mw, "p90_mw": p.p90_mw }))
+        .map(|p| json!({ "time": format_time(p.time * NS_PER_SEC, offset), "p50_mw": p.p50_mw, "p10_mw": p.p10_mw, "p90_mw": p.p90_mw }))
         .collect();
     Ok(axum::Json(json!({
         "site": p.site,
@@ -215,7 +214,7 @@ async fn efile_text(State(state): State<AppState>, Query(p): Query<EfileParams>)
     let site = p.site.clone();
     let f = tokio::task::spawn_blocking(move || load(&st, &site, h, issued)).await.map_err(ApiError::internal)??;
     let offset_s = offset.whole_seconds();
-    let issued_s = f.issued_ns / NS;
+    let issued_s = f.issued_ns / NS_PER_SEC;
     let text =
         efile::render(&p.site, h, issued_s, offset_s, &f.points).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let name = efile::file_name(&p.site, h, issued_s, offset_s).map_err(|e| ApiError::bad_request(e.to_string()))?;

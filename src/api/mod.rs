@@ -34,7 +34,7 @@ pub use conn::{HttpMetrics, TlsError, load_tls};
 use crate::alerts::Alerts;
 use crate::config::HttpConfig;
 use crate::jobs::forecast::ForecastConfig;
-use crate::store::Store;
+use fieldline_store::Store;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -97,17 +97,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::store::Error> for ApiError {
-    fn from(e: crate::store::Error) -> Self {
+impl From<fieldline_store::Error> for ApiError {
+    fn from(e: fieldline_store::Error) -> Self {
         match e {
-            crate::store::Error::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+            fieldline_store::Error::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
             other => ApiError::internal(other),
         }
     }
 }
 
-impl From<crate::timefmt::TimeError> for ApiError {
-    fn from(e: crate::timefmt::TimeError) -> Self {
+impl From<fieldline_core::time::TimeError> for ApiError {
+    fn from(e: fieldline_core::time::TimeError) -> Self {
         ApiError::bad_request(e.0)
     }
 }

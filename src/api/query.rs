@@ -10,16 +10,16 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use fieldline_core::time::now_ns;
+use fieldline_core::{FieldValue, Point};
 use fieldline_ingest::deadletter::{self, DeadLetter};
-use fieldline_ingest::point::now_ns;
-use fieldline_ingest::{FieldValue, Point};
 use serde_json::{Value, json};
 use time::UtcOffset;
 
 use super::{ApiError, AppState};
-use crate::store::query::{Agg, aggregate};
-use crate::store::table::{ScanFilter, Tags};
-use crate::timefmt::{format_time, parse_duration, parse_offset, parse_time};
+use fieldline_core::time::{format_time, parse_duration, parse_offset, parse_time};
+use fieldline_store::query::{Agg, aggregate};
+use fieldline_store::table::{ScanFilter, Tags};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -12,9 +12,9 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use fieldline_core::time::now_ns;
 use fieldline_ingest::decode::Precision;
 use fieldline_ingest::pipeline::Rights;
-use fieldline_ingest::point::now_ns;
 use serde::Deserialize;
 use serde_json::json;
 

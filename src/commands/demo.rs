@@ -15,10 +15,10 @@ use clap::Args;
 use super::serve::{ServeArgs, announce};
 use crate::config::Scope;
 use crate::server;
-use crate::simulate::live::{self, HttpOptions, LiveOptions};
-use crate::simulate::output::{append_ground_truth, open_ground_truth};
-use crate::simulate::{Scenario, SimOptions, Simulation, rfc3339};
-use crate::timefmt::parse_duration;
+use fieldline_core::time::parse_duration;
+use fieldline_sim::live::{self, HttpOptions, LiveOptions};
+use fieldline_sim::output::{append_ground_truth, open_ground_truth};
+use fieldline_sim::{Scenario, SimOptions, Simulation, rfc3339};
 
 const AFTER_HELP: &str = "\
 The demo backfills --days of history ending --catch-up before now over HTTP (about half a
@@ -90,7 +90,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let now = fieldline_ingest::point::now_ns().div_euclid(1_000_000_000);
+    let now = fieldline_core::time::now_ns().div_euclid(1_000_000_000);
     let live_start = now - catch_up_s;
     let live_start = live_start - live_start.rem_euclid(60);
     // The detectors learn from the backfill and check the live stream from its first reading.

@@ -29,8 +29,8 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::alerts::AlertsConfig;
 use crate::jobs::detect::{Detection as Engine, KindRows, Rows, Window};
-use crate::timefmt::{format_time, parse_duration, parse_offset};
-use fieldline_ingest::FieldValue;
+use fieldline_core::FieldValue;
+use fieldline_core::time::{SECS_PER_DAY, format_time, parse_duration, parse_offset};
 
 const AFTER_HELP: &str = "\
 Detectors (--detector; `auto` runs them all and reports the largest score):
@@ -534,7 +534,6 @@ fn run_engine(
     data_end: i64,
     out: &mut Collector,
 ) -> anyhow::Result<()> {
-    const DAY_S: i64 = 86_400;
     let first = kinds.iter().flat_map(|k| k.devices.iter().filter_map(|d| d.times.first())).min().copied().unwrap_or(0);
     let lag = config.lag_secs.max(0);
     // The inverters' ratings: the most each delivered in the run (a nameplate figure).
@@ -554,10 +553,10 @@ fn run_engine(
         }
     }
     let windows = (0..)
-        .map(|day| first.div_euclid(DAY_S) * DAY_S + day * DAY_S)
+        .map(|day| first.div_euclid(SECS_PER_DAY) * SECS_PER_DAY + day * SECS_PER_DAY)
         .take_while(|start| *start <= data_end)
         .map(|start| {
-            let end = (start + DAY_S).min(data_end + 1);
+            let end = (start + SECS_PER_DAY).min(data_end + 1);
             (end, window_of(kinds, start, end, lag))
         });
     let mut engine = Engine::offline(config);

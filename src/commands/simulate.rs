@@ -7,10 +7,10 @@ use std::time::Instant;
 use anyhow::bail;
 use clap::Args;
 
-use crate::simulate::live::{self, HttpOptions, LiveOptions};
-use crate::simulate::output::{self, Format, open_ground_truth};
-use crate::simulate::{Scenario, SimOptions, Simulation, rfc3339};
-use crate::timefmt::{parse_duration, parse_offset, parse_time};
+use fieldline_core::time::{parse_duration, parse_offset, parse_time};
+use fieldline_sim::live::{self, HttpOptions, LiveOptions};
+use fieldline_sim::output::{self, Format, open_ground_truth};
+use fieldline_sim::{Scenario, SimOptions, Simulation, rfc3339};
 
 const AFTER_HELP: &str = "\
 Modes:
@@ -32,7 +32,7 @@ Modes:
 
 The same --scenario, --seed and --start give byte-identical output. Scenarios: the built-in
 `heze` (wind farm, PV plant, met stations, peony plots, pest traps, NWP feeds near Heze) or a
-TOML file in the same format (see src/simulate/heze.toml).
+TOML file in the same format (see sim/src/heze.toml).
 
 Examples:
   fieldline simulate --out sim-data
@@ -109,7 +109,7 @@ fn days_to_seconds(days: f64, flag: &str) -> anyhow::Result<i64> {
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let scenario = Scenario::load(&args.scenario)?;
     let offset = parse_offset(&scenario.timezone)?;
-    let now_ns = fieldline_ingest::point::now_ns();
+    let now_ns = fieldline_core::time::now_ns();
     let parse_start = |s: &str| -> anyhow::Result<i64> { Ok(parse_time(s, now_ns, offset)?.div_euclid(1_000_000_000)) };
 
     if let Some(dir) = &args.out {

@@ -26,17 +26,17 @@ use fieldline_analytics::anomaly::power_curve::{PowerCurve, PowerCurveConfig, Tu
 use fieldline_analytics::anomaly::pv::{PvPeer, PvPeerConfig, PvPerformance, PvPerformanceConfig, PvReading};
 use fieldline_analytics::anomaly::relation::{Relation, RelationConfig};
 use fieldline_analytics::anomaly::{DetectorName, Event, EventChange, SeriesConfig, SeriesDetector, Tracked};
-use fieldline_ingest::FieldValue;
+use fieldline_core::FieldValue;
 use fieldline_ingest::schema::Schema;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{Alerts, AlertsConfig, Origin};
 use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
-use crate::store::Store;
-use crate::store::table::ScanFilter;
-use crate::timefmt::parse_offset;
+use fieldline_core::time::NS_PER_SEC;
+use fieldline_core::time::parse_offset;
+use fieldline_store::Store;
+use fieldline_store::table::ScanFilter;
 
-const NS: i64 = 1_000_000_000;
 /// Device kinds with detectors (NWP feeds are forecasts, not devices).
 const KINDS: [&str; 6] = ["wind_turbine", "pv_inverter", "plant", "met_station", "peony_plot", "pest_trap"];
 /// A reading of another device (met station, plant meter) counts as "at the same time" within this.
@@ -178,7 +178,7 @@ impl Detection {
                 .map(|s| s.last_ns.min(clock_limit_ns))
                 .max()
                 // Readings within `lag` of the newest are re-checked: push the cursor past them.
-                .map(|newest| newest.saturating_add(config.lag_secs.max(0) * NS));
+                .map(|newest| newest.saturating_add(config.lag_secs.max(0) * NS_PER_SEC));
         }
         Detection { config, ratings, offset_s, state, path, last_save: Instant::now(), resume_pending }
     }
@@ -265,11 +265,11 @@ impl Detection {
     /// Readings stamped after `clock_limit_ns` (the wall clock plus ingest's skew) are left
     /// for later ticks, so the data clock never runs ahead of real time.
     pub fn tick(&mut self, store: &Store, alerts: &Alerts, clock_limit_ns: i64) {
-        let lag = self.config.lag_secs.max(0) * NS;
+        let lag = self.config.lag_secs.max(0) * NS_PER_SEC;
         let start = match self.state.cursor_ns {
             Some(c) => c - lag,
             // First run: only what is current; history is learned per device at first sight.
-            None => self.config.live_from_s.map_or_else(fieldline_ingest::point::now_ns, |s| s * NS) - lag,
+            None => self.config.live_from_s.map_or_else(fieldline_core::time::now_ns, |s| s * NS_PER_SEC) - lag,
         };
         let window = match scan_window(store, start, clock_limit_ns.saturating_add(1)) {
             Ok(w) => w,
@@ -315,8 +315,8 @@ impl Detection {
                 .min()
                 .copied()
                 .unwrap_or(data_clock);
-            let from = (first - i64::from(self.config.warmup_days) * 86_400) * NS;
-            match scan_window(store, from, first * NS) {
+            let from = (first - i64::from(self.config.warmup_days) * 86_400) * NS_PER_SEC;
+            match scan_window(store, from, first * NS_PER_SEC) {
                 Ok(history) => {
                     self.create_devices(&new, &history, &window, &BTreeMap::new());
                     let mut discard = Vec::new();
@@ -334,7 +334,7 @@ impl Detection {
         let mut changes = Vec::new();
         let checked = self.advance(&window, i64::MAX, data_clock, &mut changes);
         alerts.metrics.readings_checked.inc_by(checked);
-        self.state.cursor_ns = Some(self.state.cursor_ns.unwrap_or(i64::MIN).max(data_clock * NS));
+        self.state.cursor_ns = Some(self.state.cursor_ns.unwrap_or(i64::MIN).max(data_clock * NS_PER_SEC));
 
         let handle = tokio::runtime::Handle::current();
         for (origin, change) in &changes {
@@ -764,7 +764,11 @@ fn ongoing(d: &DeviceState) -> Vec<&Event> {
 }
 
 /// Every device kind's readings in `[start_ns, stop_ns)`, by device.
-fn scan_window(store: &Store, start_ns: i64, stop_ns: i64) -> Result<BTreeMap<String, KindRows>, crate::store::Error> {
+fn scan_window(
+    store: &Store,
+    start_ns: i64,
+    stop_ns: i64,
+) -> Result<BTreeMap<String, KindRows>, fieldline_store::Error> {
     let mut out = BTreeMap::new();
     for measurement in KINDS {
         let filter = ScanFilter { start_ns, stop_ns, tags: &[], fields: None };
@@ -777,7 +781,7 @@ fn scan_window(store: &Store, start_ns: i64, stop_ns: i64) -> Result<BTreeMap<St
             let entry = devices.entry(key).or_insert_with(|| (site, device, Rows::new()));
             for (name, column) in fields {
                 for (ts, v) in column {
-                    entry.2.entry(ts.div_euclid(NS)).or_default().insert(name.clone(), v);
+                    entry.2.entry(ts.div_euclid(NS_PER_SEC)).or_default().insert(name.clone(), v);
                 }
             }
         }

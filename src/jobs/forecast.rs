@@ -24,7 +24,7 @@ use fieldline_analytics::forecast::model::{DayAheadModel, ForecastPoint, ModelOp
 use fieldline_analytics::forecast::scoring::{RuleSet, ScoringRules, score};
 use fieldline_analytics::forecast::series::{Column, FeatureSelection, Location, SeriesOptions, Table, prepare};
 use fieldline_analytics::forecast::{PlantKind, features::Context};
-use fieldline_ingest::{FieldValue, Point};
+use fieldline_core::{FieldValue, Point};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -34,12 +34,11 @@ use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
 use super::JobContext;
-use crate::store::table::ScanFilter;
-use crate::timefmt::{format_time, parse_offset};
+use fieldline_core::time::{NS_PER_SEC, SECS_PER_DAY};
+use fieldline_core::time::{format_time, parse_offset};
+use fieldline_store::table::ScanFilter;
 
 const SLOT: i64 = 900;
-const NS: i64 = 1_000_000_000;
-const DAY: i64 = 86_400;
 /// Measurement of issued forecasts.
 pub const FORECAST_MEASUREMENT: &str = "forecast";
 /// Measurement of daily accuracy.
@@ -192,7 +191,7 @@ pub struct Forecaster {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("store: {0}")]
-    Store(#[from] crate::store::Error),
+    Store(#[from] fieldline_store::Error),
     #[error("model: {0}")]
     Model(#[from] fieldline_analytics::forecast::Error),
     #[error("{0}")]
@@ -292,8 +291,8 @@ impl Forecaster {
         let Some((first_s, last_s)) = power_span(ctx, &plant.site) else { return Ok(()) };
         // A meter reading stamped in the future must not drag the clock (and the issue
         // times) ahead of real time.
-        let last_s = last_s.min(ctx.clock_limit_ns() / NS);
-        let clock = (fieldline_ingest::point::now_ns() / NS).max(last_s);
+        let last_s = last_s.min(ctx.clock_limit_ns() / NS_PER_SEC);
+        let clock = (fieldline_core::time::now_ns() / NS_PER_SEC).max(last_s);
         let config = self.config.clone();
         let offset_s = self.offset_s;
         let state = self.plants.entry(plant.site.clone()).or_default();
@@ -304,7 +303,7 @@ impl Forecaster {
         if !settled {
             return Ok(());
         }
-        if last_s - first_s < i64::from(config.min_history_days) * DAY {
+        if last_s - first_s < i64::from(config.min_history_days) * SECS_PER_DAY {
             if !state.waiting_logged {
                 tracing::info!(
                     site = plant.site,
@@ -318,8 +317,8 @@ impl Forecaster {
         let hindcast_from = if state.hindcast_done {
             None
         } else {
-            let from = floor_slot(clock - i64::from(config.hindcast_days) * DAY);
-            (from - first_s >= i64::from(config.min_history_days) * DAY).then_some(from)
+            let from = floor_slot(clock - i64::from(config.hindcast_days) * SECS_PER_DAY);
+            (from - first_s >= i64::from(config.min_history_days) * SECS_PER_DAY).then_some(from)
         };
         let retrain_due = state.models.is_none() || clock - state.trained_to >= i64::from(config.retrain_hours) * 3600;
         if retrain_due {
@@ -328,7 +327,7 @@ impl Forecaster {
             state.models = Some(train(ctx, &config, offset_s, plant, train_to)?);
             state.trained_to = train_to;
             ctx.metrics.trainings.get_or_create(&SiteLabel { site: plant.site.clone() }).inc();
-            tracing::info!(site = plant.site, kind = ?plant.kind, trained_to = %format_time(train_to * NS, UtcOffset::UTC),
+            tracing::info!(site = plant.site, kind = ?plant.kind, trained_to = %format_time(train_to * NS_PER_SEC, UtcOffset::UTC),
                 elapsed_ms = started.elapsed().as_millis() as u64, "forecast models trained");
         }
         let Some((ultra_short, day_ahead)) = state.models.as_ref() else { return Ok(()) };
@@ -338,15 +337,15 @@ impl Forecaster {
         let mut us_issues: Vec<i64> = Vec::new();
         let mut st_days: Vec<i64> = Vec::new();
         let today = local_day(clock, offset_s);
-        let issue_today = today * DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600;
+        let issue_today = today * SECS_PER_DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600;
         if let Some(from) = hindcast_from {
             let existing = issued_times(ctx, &plant.site, Horizon::UltraShort, from)?;
             us_issues.extend((from..live_issue).step_by(SLOT as usize).filter(|t| !existing.contains(t)));
-            let existing_st = issued_times(ctx, &plant.site, Horizon::ShortTerm, from - DAY)?;
+            let existing_st = issued_times(ctx, &plant.site, Horizon::ShortTerm, from - SECS_PER_DAY)?;
             let existing_days: BTreeSet<i64> = existing_st.iter().map(|t| local_day(*t, offset_s)).collect();
             st_days.extend((local_day(from, offset_s)..today).filter(|d| {
                 !existing_days.contains(d)
-                    && d * DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600 >= from
+                    && d * SECS_PER_DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600 >= from
             }));
         }
         if live_issue > state.last_ultra_short {
@@ -359,9 +358,10 @@ impl Forecaster {
         }
         let live_st = st_days.last().copied().filter(|d| *d == today);
         if !us_issues.is_empty() || !st_days.is_empty() {
-            let window_start = us_issues.iter().copied().chain(st_days.iter().map(|d| d * DAY)).min().unwrap_or(clock);
-            let from = window_start - i64::from(config.history_days.min(14)) * DAY;
-            let to = clock + (SHORT_TERM_DAYS as i64 + 2) * DAY;
+            let window_start =
+                us_issues.iter().copied().chain(st_days.iter().map(|d| d * SECS_PER_DAY)).min().unwrap_or(clock);
+            let from = window_start - i64::from(config.history_days.min(14)) * SECS_PER_DAY;
+            let to = clock + (SHORT_TERM_DAYS as i64 + 2) * SECS_PER_DAY;
             let inputs = Inputs::load(ctx, &config, offset_s, plant, from, to)?;
             if !us_issues.is_empty() {
                 let series = prepare(&inputs.table(NwpAsOf::UltraShort), &series_options(offset_s, plant))?;
@@ -378,7 +378,7 @@ impl Forecaster {
                 let fctx = Context::new(&series);
                 for &day in &st_days {
                     let points = day_ahead.forecast(&fctx, day, SHORT_TERM_DAYS);
-                    let issue = day * DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600;
+                    let issue = day * SECS_PER_DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600;
                     store_forecast(ctx, plant, Horizon::ShortTerm, issue, &points, Some(day) == live_st)?;
                 }
             }
@@ -405,14 +405,14 @@ fn floor_slot(t: i64) -> i64 {
 }
 
 fn local_day(t: i64, offset_s: i32) -> i64 {
-    (t + i64::from(offset_s)).div_euclid(DAY)
+    (t + i64::from(offset_s)).div_euclid(SECS_PER_DAY)
 }
 
 /// First and last time (unix s) of the plant's power readings.
 fn power_span(ctx: &JobContext, site: &str) -> Option<(i64, i64)> {
     let tags = [("site".to_string(), site.to_string())];
     let s = ctx.store.series(Some("plant"), &tags).into_iter().find(|s| s.field == "power_mw")?;
-    Some((s.first_ns.div_euclid(NS), s.last_ns.div_euclid(NS)))
+    Some((s.first_ns.div_euclid(NS_PER_SEC), s.last_ns.div_euclid(NS_PER_SEC)))
 }
 
 fn series_options(offset_s: i32, plant: &Plant) -> SeriesOptions {
@@ -460,7 +460,7 @@ fn train(
     plant: &Plant,
     train_to: i64,
 ) -> Result<(UltraShortModel, DayAheadModel), Error> {
-    let from = train_to - i64::from(config.history_days) * DAY;
+    let from = train_to - i64::from(config.history_days) * SECS_PER_DAY;
     let inputs = Inputs::load(ctx, config, offset_s, plant, from, train_to)?;
     let options =
         ModelOptions { issue_hour: config.issue_hour, threads: config.train_threads, ..ModelOptions::default() };
@@ -510,7 +510,8 @@ impl Inputs {
         let site = vec![("site".to_string(), plant.site.clone())];
         let slot_means = |measurement: &str, fields: &[&str]| -> Result<Vec<(String, Vec<f64>)>, Error> {
             let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-            let filter = ScanFilter { start_ns: from * NS, stop_ns: to * NS, tags: &site, fields: Some(&names) };
+            let filter =
+                ScanFilter { start_ns: from * NS_PER_SEC, stop_ns: to * NS_PER_SEC, tags: &site, fields: Some(&names) };
             let table = ctx.store.scan(measurement, &filter)?;
             let mut out = Vec::new();
             for name in &names {
@@ -521,7 +522,7 @@ impl Inputs {
                     for (ts, v) in column {
                         let Some(x) = v.as_f64().filter(|x| x.is_finite()) else { continue };
                         // A reading stamped t belongs to the slot ending at or after t.
-                        let end = (ts.div_euclid(NS) + SLOT - 1).div_euclid(SLOT) * SLOT;
+                        let end = (ts.div_euclid(NS_PER_SEC) + SLOT - 1).div_euclid(SLOT) * SLOT;
                         let idx = (end - from - SLOT).div_euclid(SLOT);
                         if let Some(i) = usize::try_from(idx).ok().filter(|i| *i < times.len()) {
                             sum[i] += x;
@@ -553,8 +554,12 @@ impl Inputs {
 
         // NWP runs that can matter: issued up to 4 days before the window.
         let names: Vec<String> = NWP_FIELDS.iter().map(|f| f.to_string()).collect();
-        let filter =
-            ScanFilter { start_ns: (from - 4 * DAY) * NS, stop_ns: to * NS, tags: &site, fields: Some(&names) };
+        let filter = ScanFilter {
+            start_ns: (from - 4 * SECS_PER_DAY) * NS_PER_SEC,
+            stop_ns: to * NS_PER_SEC,
+            tags: &site,
+            fields: Some(&names),
+        };
         let nwp = ctx.store.scan("nwp", &filter)?;
         let delay = i64::from(config.nwp_delay_minutes) * 60;
         let mut runs: BTreeMap<i64, BTreeMap<i64, [f64; 7]>> = BTreeMap::new();
@@ -566,7 +571,7 @@ impl Inputs {
             for (k, name) in NWP_FIELDS.iter().enumerate() {
                 let Some(column) = fields.get(*name) else { continue };
                 for (ts, v) in column {
-                    let row = run.entry(ts.div_euclid(NS)).or_insert([f64::NAN; 7]);
+                    let row = run.entry(ts.div_euclid(NS_PER_SEC)).or_insert([f64::NAN; 7]);
                     row[k] = v.as_f64().unwrap_or(f64::NAN);
                 }
             }
@@ -581,7 +586,7 @@ impl Inputs {
             NwpAsOf::ShortTerm => {
                 // The slot ending at local midnight belongs to the day before.
                 let day = local_day(t - 1, self.offset_s);
-                (day - 1) * DAY - i64::from(self.offset_s) + i64::from(self.issue_hour) * 3600
+                (day - 1) * SECS_PER_DAY - i64::from(self.offset_s) + i64::from(self.issue_hour) * 3600
             }
         }
     }
@@ -668,7 +673,7 @@ fn issued_times(ctx: &JobContext, site: &str, horizon: Horizon, from: i64) -> Re
         .store
         .series(Some(FORECAST_MEASUREMENT), &tags)
         .into_iter()
-        .filter(|s| s.last_ns >= from * NS)
+        .filter(|s| s.last_ns >= from * NS_PER_SEC)
         .filter_map(|s| s.tags.get("issued").and_then(|i| parse_issued(i)))
         .collect())
 }
@@ -685,7 +690,7 @@ fn store_forecast(
     if points.is_empty() {
         return Ok(());
     }
-    let issued = format_time(issue * NS, UtcOffset::UTC);
+    let issued = format_time(issue * NS_PER_SEC, UtcOffset::UTC);
     let tags = vec![
         ("horizon".to_string(), horizon.as_str().to_string()),
         ("issued".to_string(), issued.clone()),
@@ -702,7 +707,7 @@ fn store_forecast(
                     ("p10_mw".into(), FieldValue::Float(round3(p.p10))),
                     ("p90_mw".into(), FieldValue::Float(round3(p.p90))),
                 ],
-                p.time * NS,
+                p.time * NS_PER_SEC,
             )
         })
         .collect();
@@ -715,7 +720,7 @@ fn store_forecast(
             "issued": issued,
             "capacity_mw": plant.capacity_mw,
             "points": points.iter().map(|p| serde_json::json!({
-                "time": format_time(p.time * NS, UtcOffset::UTC),
+                "time": format_time(p.time * NS_PER_SEC, UtcOffset::UTC),
                 "p50_mw": round3(p.p50), "p10_mw": round3(p.p10), "p90_mw": round3(p.p90),
             })).collect::<Vec<_>>(),
         });
@@ -739,8 +744,8 @@ fn block_on_write(ctx: &JobContext, points: Vec<Point>) -> Result<(), Error> {
 
 /// Scores local day `day` for both horizons; false if the day has no forecasts yet.
 fn score_day(ctx: &JobContext, config: &ForecastConfig, offset_s: i32, plant: &Plant, day: i64) -> Result<bool, Error> {
-    let start = day * DAY - i64::from(offset_s);
-    let end = start + DAY;
+    let start = day * SECS_PER_DAY - i64::from(offset_s);
+    let end = start + SECS_PER_DAY;
     let inputs = Inputs::load(ctx, config, offset_s, plant, start, end - SLOT)?;
     let measured: BTreeMap<i64, (f64, bool)> = inputs
         .times
@@ -779,14 +784,14 @@ fn score_day(ctx: &JobContext, config: &ForecastConfig, offset_s: i32, plant: &P
                 ("bias_mw".into(), FieldValue::Float(s.bias)),
                 ("capacity_mw".into(), FieldValue::Float(plant.capacity_mw)),
             ],
-            start * NS,
+            start * NS_PER_SEC,
         );
         block_on_write(ctx, vec![point])?;
         ctx.metrics
             .daily_accuracy
             .get_or_create(&PlantLabels { site: plant.site.clone(), horizon: horizon.as_str() })
             .set(s.accuracy);
-        tracing::info!(site = plant.site, horizon = horizon.as_str(), day = %format_time(start * NS, UtcOffset::UTC),
+        tracing::info!(site = plant.site, horizon = horizon.as_str(), day = %format_time(start * NS_PER_SEC, UtcOffset::UTC),
             accuracy = s.accuracy, qualified_rate = s.qualified_rate, n = s.n, "day scored");
     }
     Ok(any)
@@ -805,7 +810,12 @@ pub fn forecast_for_day(
 ) -> Result<BTreeMap<i64, f64>, Error> {
     let tags = vec![("site".to_string(), site.to_string()), ("horizon".to_string(), horizon.as_str().to_string())];
     let fields = vec!["p50_mw".to_string()];
-    let filter = ScanFilter { start_ns: (start + 1) * NS, stop_ns: (end + 1) * NS, tags: &tags, fields: Some(&fields) };
+    let filter = ScanFilter {
+        start_ns: (start + 1) * NS_PER_SEC,
+        stop_ns: (end + 1) * NS_PER_SEC,
+        tags: &tags,
+        fields: Some(&fields),
+    };
     let table = ctx.store.scan(FORECAST_MEASUREMENT, &filter)?;
     let day = local_day(start, offset_s);
     let mut out: BTreeMap<i64, (i64, f64)> = BTreeMap::new();
@@ -815,7 +825,7 @@ pub fn forecast_for_day(
         };
         let Some(column) = series_fields.get("p50_mw") else { continue };
         for (ts, v) in column {
-            let t = ts.div_euclid(NS);
+            let t = ts.div_euclid(NS_PER_SEC);
             let wanted = match horizon {
                 Horizon::ShortTerm => local_day(issued, offset_s) == day - 1,
                 Horizon::UltraShort => t - issued == ULTRA_SHORT_LEADS * SLOT,
@@ -857,7 +867,7 @@ mod tests {
         assert_eq!(inputs.cutoff(t, NwpAsOf::ShortTerm), 1_775_692_800); // 2026-04-09T00:00:00Z
         // The slot ending exactly at local midnight belongs to the day before.
         let midnight = 1_775_750_400; // 2026-04-10T00:00+08:00 = 2026-04-09T16:00Z
-        assert_eq!(inputs.cutoff(midnight, NwpAsOf::ShortTerm), 1_775_692_800 - DAY);
+        assert_eq!(inputs.cutoff(midnight, NwpAsOf::ShortTerm), 1_775_692_800 - SECS_PER_DAY);
         assert_eq!(inputs.cutoff(t, NwpAsOf::UltraShort), t - 4 * 3600);
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::alerts::{Alerts, AlertsConfig};
-use crate::store::Store;
+use fieldline_store::Store;
 
 /// Everything a job may touch.
 #[derive(Clone)]
@@ -43,7 +43,7 @@ impl JobContext {
 
 /// See [`JobContext::clock_limit_ns`].
 pub fn clock_limit_ns(max_future_secs: i64) -> i64 {
-    fieldline_ingest::point::now_ns().saturating_add(max_future_secs.max(0).saturating_mul(1_000_000_000))
+    fieldline_core::time::now_ns().saturating_add(max_future_secs.max(0).saturating_mul(1_000_000_000))
 }
 
 /// Starts the job loops; the handle completes when all of them stopped after `stop` turned true.

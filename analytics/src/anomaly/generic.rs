@@ -15,13 +15,12 @@
 //! time of day, so a PV inverter at 0 every night or a counter that rarely moves is not
 //! stuck, while a sensor that normally changes every minute is flagged within minutes.
 
+use fieldline_core::time::SECS_PER_DAY;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventChange, EventKind, EventTracker, Hysteresis};
 use super::stats::{Cadence, Resolution, RollingMedian, SIGMA_PER_MEAN_ABS_DEV, ew_weight, ramp, ratio_score, sane};
 use super::{Result, require};
-
-const DAY_S: i64 = 86_400;
 
 /// The detectors of this module, as chosen on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -204,7 +203,7 @@ pub struct BaselineConfig {
 
 impl Default for BaselineConfig {
     fn default() -> Self {
-        BaselineConfig { bins_per_day: 24, level_tau_s: DAY_S as f64, season_tau_s: 7.0 * DAY_S as f64 }
+        BaselineConfig { bins_per_day: 24, level_tau_s: SECS_PER_DAY as f64, season_tau_s: 7.0 * SECS_PER_DAY as f64 }
     }
 }
 
@@ -218,7 +217,7 @@ pub struct Warmup {
 
 impl Default for Warmup {
     fn default() -> Self {
-        Warmup { points: 100, seconds: 3 * DAY_S }
+        Warmup { points: 100, seconds: 3 * SECS_PER_DAY }
     }
 }
 
@@ -325,7 +324,7 @@ impl SeriesConfig {
 /// Time-of-day bin of `t` among `bins` per day.
 fn bin_of(t: i64, bins: usize) -> usize {
     let bins = bins.max(1);
-    (t.rem_euclid(DAY_S) as u128 * bins as u128 / DAY_S as u128) as usize
+    (t.rem_euclid(SECS_PER_DAY) as u128 * bins as u128 / SECS_PER_DAY as u128) as usize
 }
 
 /// What one reading's detectors have in common.
@@ -420,7 +419,7 @@ impl StuckCheck {
         } else {
             if self.run_points > 0 {
                 if !self.tracker.is_open() {
-                    let age_days = cx.t.saturating_sub(self.typical_at_s).max(0) as f64 / DAY_S as f64;
+                    let age_days = cx.t.saturating_sub(self.typical_at_s).max(0) as f64 / SECS_PER_DAY as f64;
                     let faded = self.typical_surprise * (-age_days / self.config.forget_days).exp();
                     self.typical_surprise = faded.max(self.run_surprise);
                     self.typical_at_s = cx.t;

@@ -9,13 +9,12 @@
 //! and a two-sided CUSUM accumulates sustained departures. The normal offset keeps learning
 //! slowly from blocks that look normal, so sites that simply differ are not flagged.
 
+use fieldline_core::time::SECS_PER_DAY;
 use serde::{Deserialize, Serialize};
 
 use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{SIGMA_PER_MEAN_ABS_DEV, ew_weight, ratio_score, sane};
 use super::{Result, require};
-
-const DAY_S: i64 = 86_400;
 
 /// How a series is compared with its peers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +72,7 @@ impl Default for PeerDriftConfig {
 impl PeerDriftConfig {
     pub fn check(&self) -> Result<()> {
         self.hysteresis.check()?;
-        require(self.block_s > 0 && self.block_s <= DAY_S, || "peer block_s must be 1..=86400".into())?;
+        require(self.block_s > 0 && self.block_s <= SECS_PER_DAY, || "peer block_s must be 1..=86400".into())?;
         require((1..=1440).contains(&self.bins_per_day), || "peer bins_per_day must be 1..=1440".into())?;
         require(self.baseline_tau_days > 0.0 && self.h > 0.0 && self.k >= 0.0 && self.z_clip > 0.0, || {
             "peer drift needs baseline_tau_days > 0, h > 0, k >= 0, z_clip > 0".into()
@@ -185,8 +184,8 @@ impl PeerDrift {
         }
         let c = &self.config;
         let end_s = block.index.saturating_add(1).saturating_mul(c.block_s);
-        let b = ((block.index.saturating_mul(c.block_s)).rem_euclid(DAY_S) as u128 * u128::from(c.bins_per_day)
-            / DAY_S as u128) as usize;
+        let b = ((block.index.saturating_mul(c.block_s)).rem_euclid(SECS_PER_DAY) as u128 * u128::from(c.bins_per_day)
+            / SECS_PER_DAY as u128) as usize;
         let (Some(offset), Some(offset_blocks)) = (self.offsets.get_mut(b), self.offset_blocks.get_mut(b)) else {
             return;
         };
@@ -203,7 +202,7 @@ impl PeerDrift {
         let expected = *offset;
         // Learn only from blocks that look normal, so a drift is not absorbed as it grows.
         if !warm || (z.abs() < 2.0 && !self.tracker.is_open() && self.score < 0.25) {
-            let tau_s = c.baseline_tau_days * DAY_S as f64;
+            let tau_s = c.baseline_tau_days * SECS_PER_DAY as f64;
             let alpha_bin = ew_weight(c.block_s as f64 * f64::from(c.bins_per_day), tau_s, *offset_blocks);
             if *offset_blocks > 0 {
                 let alpha = ew_weight(c.block_s as f64, tau_s, self.deviation_blocks);
@@ -224,7 +223,7 @@ impl PeerDrift {
     /// healthy peers would seem to drift with it.
     pub fn group_estimate(&self, t: i64, value: f64) -> f64 {
         let c = &self.config;
-        let b = (t.rem_euclid(DAY_S) as u128 * u128::from(c.bins_per_day) / DAY_S as u128) as usize;
+        let b = (t.rem_euclid(SECS_PER_DAY) as u128 * u128::from(c.bins_per_day) / SECS_PER_DAY as u128) as usize;
         let offset = match (self.offsets.get(b), self.offset_blocks.get(b)) {
             (Some(&offset), Some(&n)) if n > 0 => offset,
             _ => 0.0,

@@ -17,13 +17,12 @@
 //! back at most four baselines. Today's partial catch is scored as it grows, so an outbreak
 //! night is flagged during the night, not the next day.
 
+use fieldline_core::time::SECS_PER_DAY;
 use serde::{Deserialize, Serialize};
 
 use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{ramp, sane};
 use super::{Result, require};
-
-const DAY_S: i64 = 86_400;
 
 /// Which EARS statistic is used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +131,7 @@ impl PestOutbreak {
 
     fn trap_day(&self, t: i64) -> i64 {
         let shift = self.config.utc_offset_s - i64::from(self.config.day_start_hour_local) * 3600;
-        t.saturating_add(shift).div_euclid(DAY_S)
+        t.saturating_add(shift).div_euclid(SECS_PER_DAY)
     }
 
     /// One counter reading. Returns the score of today's catch so far.

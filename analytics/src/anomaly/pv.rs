@@ -19,14 +19,13 @@
 //! lost string or a soiled array stands out as a falling ratio, tracked by the same CUSUM
 //! against the inverter's learned normal ratio.
 
+use fieldline_core::time::SECS_PER_DAY;
 use serde::{Deserialize, Serialize};
 
 use super::event::{EventKind, EventTracker, Hysteresis, tracked};
 use super::stats::{SIGMA_PER_MEAN_ABS_DEV, ratio_score, sane};
 use super::{Result, require};
 use crate::solar;
-
-const DAY_S: i64 = 86_400;
 
 /// The one-sided CUSUM of a standardized shortfall, shared by both detectors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -318,7 +317,7 @@ impl PvPerformance {
 
     /// Judges the finished local day when `t` starts a new one.
     fn roll_day(&mut self, t: i64) {
-        let day = t.saturating_add(self.config.utc_offset_s).div_euclid(DAY_S);
+        let day = t.saturating_add(self.config.utc_offset_s).div_euclid(SECS_PER_DAY);
         match self.day {
             Some(current) if day > current => {}
             Some(_) => return,

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CivilDate, DAY_SECONDS, Error, Result, local_second_of_day};
+use super::{CivilDate, Error, Result, SECS_PER_DAY, local_second_of_day};
 
 /// Which forecast a file carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,7 +138,7 @@ pub fn file_name(site: &str, horizon: Horizon, issued: i64, utc_offset_seconds: 
 }
 
 fn clock(unix: i64, utc_offset_seconds: i32) -> String {
-    let s = local_second_of_day(unix, utc_offset_seconds) % DAY_SECONDS;
+    let s = local_second_of_day(unix, utc_offset_seconds) % SECS_PER_DAY;
     format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
 }
 

@@ -18,7 +18,7 @@
 
 use super::PlantKind;
 use super::series::Series;
-use super::{DAY_SECONDS, local_second_of_day};
+use super::{SECS_PER_DAY, local_second_of_day};
 
 /// Name fragments that mark a forecast column as irradiance (divided by clear sky for PV).
 const IRRADIANCE_HINTS: [&str; 6] = ["ssrd", "ghi", "irradiance", "radiation", "poa", "dswrf"];
@@ -86,7 +86,7 @@ impl<'a> Context<'a> {
     /// Precomputes fills and running sums for `series`.
     pub fn new(series: &'a Series) -> Self {
         let slots_per_hour = ((3600 / series.step).max(1)) as usize;
-        let slots_per_day = ((DAY_SECONDS / series.step).max(1)) as usize;
+        let slots_per_day = ((SECS_PER_DAY / series.step).max(1)) as usize;
         let irradiance = series
             .forecasts
             .iter()

@@ -44,17 +44,16 @@ pub enum PlantKind {
     Pv,
 }
 
-/// Seconds in a day.
-pub(crate) const DAY_SECONDS: i64 = 86_400;
+use fieldline_core::time::SECS_PER_DAY;
 
 /// Days since 1970-01-01 of the local calendar day holding `unix` at a fixed UTC offset.
 pub(crate) fn local_day(unix: i64, utc_offset_seconds: i32) -> i64 {
-    (unix + i64::from(utc_offset_seconds)).div_euclid(DAY_SECONDS)
+    (unix + i64::from(utc_offset_seconds)).div_euclid(SECS_PER_DAY)
 }
 
 /// Seconds since local midnight of `unix` at a fixed UTC offset.
 pub(crate) fn local_second_of_day(unix: i64, utc_offset_seconds: i32) -> i64 {
-    (unix + i64::from(utc_offset_seconds)).rem_euclid(DAY_SECONDS)
+    (unix + i64::from(utc_offset_seconds)).rem_euclid(SECS_PER_DAY)
 }
 
 /// A proleptic Gregorian calendar date.

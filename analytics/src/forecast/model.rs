@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::features::Context;
 use super::gbdt::{Gbdt, GbdtParams, Matrix};
 use super::series::Series;
-use super::{DAY_SECONDS, Error, PlantKind, Result, local_day};
+use super::{Error, PlantKind, Result, SECS_PER_DAY, local_day};
 
 /// Training settings shared by both horizons.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -229,7 +229,7 @@ pub fn ultra_short_leads(step: i64, hours: f64) -> usize {
 /// or before `issue_hour` local time.
 pub fn day_ahead_issue(ctx: &Context, day: i64, issue_hour: u32) -> Option<usize> {
     let s = ctx.series();
-    let issue_time = day * DAY_SECONDS - i64::from(s.utc_offset_seconds) + i64::from(issue_hour) * 3600;
+    let issue_time = day * SECS_PER_DAY - i64::from(s.utc_offset_seconds) + i64::from(issue_hour) * 3600;
     let offset = issue_time - s.start;
     if offset < 0 {
         return None;
@@ -243,7 +243,7 @@ pub fn day_ahead_issue(ctx: &Context, day: i64, issue_hour: u32) -> Option<usize
 /// (00:15 on a 15-min grid) and the last the one ending at the following midnight.
 pub fn day_slots(ctx: &Context, day: i64, days: usize) -> std::ops::Range<usize> {
     let s = ctx.series();
-    let midnight = day * DAY_SECONDS - i64::from(s.utc_offset_seconds);
+    let midnight = day * SECS_PER_DAY - i64::from(s.utc_offset_seconds);
     let first = if midnight < s.start { 0 } else { (midnight - s.start).div_euclid(s.step) as usize + 1 };
     let end = (first + days * ctx.slots_per_day()).min(s.len());
     first.min(end)..end

@@ -370,7 +370,7 @@ fn deaccumulate(times: &[i64], values: &[f64], cadence: i64) -> Vec<f64> {
     let mut out = vec![f64::NAN; values.len()];
     for i in 0..values.len() {
         let interval_start = times[i] - cadence;
-        let restarted = interval_start.rem_euclid(super::DAY_SECONDS) == 0;
+        let restarted = interval_start.rem_euclid(super::SECS_PER_DAY) == 0;
         let previous = (i > 0 && times[i - 1] == interval_start).then(|| values[i - 1]);
         out[i] = match previous {
             _ if restarted => values[i],

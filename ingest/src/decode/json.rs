@@ -19,7 +19,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{DecodeError, Source, Text, check_name, check_source, float_time_to_ns, json_error};
-use crate::point::{FieldValue, Point};
+use fieldline_core::point::{FieldValue, Point};
 
 /// Decodes a telemetry payload from the device `source`; `received_ns` is the time for
 /// readings without `ts`.

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use super::{LineDecoded, LineError, MAX_LINE_ERRORS, Precision};
-use crate::point::{FieldValue, Point};
+use fieldline_core::point::{FieldValue, Point};
 
 /// Decodes line protocol. Timestamps are integers in `precision` units; lines without one
 /// get `default_ns`. Each point's `point_lines` entry and each error's `line` is the 1-based

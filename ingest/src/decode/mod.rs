@@ -6,7 +6,7 @@ pub mod json;
 pub mod lineproto;
 pub mod senml;
 
-use crate::point::Point;
+use fieldline_core::point::Point;
 
 /// Timestamp unit of line protocol input (`precision` on the HTTP write API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::{DecodeError, Source, Text, check_name, check_source, float_time_to_ns, json_error};
-use crate::point::{FieldValue, Point};
+use fieldline_core::point::{FieldValue, Point};
 
 /// Resolved times below this many seconds are relative to "now" (RFC 8428 §4.5.3).
 const RELATIVE_TIME_LIMIT_S: f64 = 268_435_456.0;

@@ -19,9 +19,10 @@ use tokio::sync::Semaphore;
 use crate::metrics::SourceLabels;
 use crate::outbox::Outbox;
 use crate::pipeline::{Pipeline, Processed, Rights};
-use crate::point::{Point, now_ns};
-use crate::sink::{PointSink, SinkError};
 use crate::topic;
+use fieldline_core::Point;
+use fieldline_core::sink::{PointSink, SinkError};
+use fieldline_core::time::now_ns;
 
 /// Payloads at least this large are decoded off the network thread.
 pub const LARGE_PAYLOAD_BYTES: usize = 32 * 1024;

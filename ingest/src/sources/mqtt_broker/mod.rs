@@ -35,8 +35,8 @@ use super::IngestContext;
 use super::tls::{self, TlsError};
 use crate::metrics::SourceLabels;
 use crate::pipeline::Rights;
-use crate::sink::SinkError;
 use crate::topic;
+use fieldline_core::sink::SinkError;
 
 const SOURCE: &str = "mqtt_broker";
 

@@ -30,8 +30,8 @@ use super::random::{normal, round_to, stream};
 use super::scenario::{Phenology, Plot};
 use super::weather::{ClimateModel, SiteState, rh_from_dewpoint, year_fraction};
 use super::{Error, Value};
+use fieldline_core::time::SECS_PER_DAY;
 
-const DAY: i64 = 86_400;
 /// Time constant of the 10 cm soil temperature's response to air temperature (s).
 const SOIL_TEMP_TAU_S: f64 = 6.0 * 3600.0;
 /// Drainage time constant above field capacity (s).
@@ -171,10 +171,10 @@ impl PlotSim {
     ) -> Self {
         let mut pheno = PhenologyState::new(phenology, config.gdd_factor);
         // Spin-up: the days from 1 January to the start under the normals.
-        let local_day = (start + utc_offset_s).div_euclid(DAY);
-        let doy_start = solar::day_of_year_utc((local_day * DAY) as f64).unwrap_or(1);
+        let local_day = (start + utc_offset_s).div_euclid(SECS_PER_DAY);
+        let doy_start = solar::day_of_year_utc((local_day * SECS_PER_DAY) as f64).unwrap_or(1);
         for back in (1..doy_start).rev() {
-            let day_t = local_day * DAY - utc_offset_s - i64::from(back) * DAY + DAY / 2;
+            let day_t = local_day * SECS_PER_DAY - utc_offset_s - i64::from(back) * SECS_PER_DAY + SECS_PER_DAY / 2;
             let x = year_fraction(day_t);
             let (mean, half) = (climate.temp_mean.at(x) + config.temp_offset_c, climate.half_range.at(x));
             pheno.day(doy_start - back, mean - half, mean + half);
@@ -224,7 +224,7 @@ impl PlotSim {
     /// (the air temperature as reported, before any sensor fault).
     fn watch_frost(&mut self, t: i64, air_temp_c: f64, plan: &mut FaultPlan) {
         let cadence = i64::from(self.config.cadence_minutes) * 60;
-        let night = (t + self.utc_offset_s - DAY / 2).div_euclid(DAY);
+        let night = (t + self.utc_offset_s - SECS_PER_DAY / 2).div_euclid(SECS_PER_DAY);
         if let Some(frost) = self.frost.filter(|f| f.night != night) {
             plan.close(frost.handle, frost.last_cold + cadence, &format!("; minimum {:.1} °C", frost.min_c));
             self.frost = None;
@@ -292,10 +292,10 @@ impl PlotSim {
         let drought = emit.plan.active(self.device, FaultKind::Drought, t).is_some();
 
         // Phenology, once per local day.
-        let day = (t + self.utc_offset_s).div_euclid(DAY);
+        let day = (t + self.utc_offset_s).div_euclid(SECS_PER_DAY);
         if day != self.day_index {
             if self.day_min.is_finite() {
-                let doy = solar::day_of_year_utc((self.day_index * DAY) as f64).unwrap_or(1);
+                let doy = solar::day_of_year_utc((self.day_index * SECS_PER_DAY) as f64).unwrap_or(1);
                 self.phenology.day(doy, self.day_min, self.day_max);
             }
             self.day_index = day;
@@ -317,7 +317,7 @@ impl PlotSim {
         }
 
         // Irrigation: checked each morning; no water during a drought.
-        let local_seconds = (t + self.utc_offset_s).rem_euclid(DAY);
+        let local_seconds = (t + self.utc_offset_s).rem_euclid(SECS_PER_DAY);
         if self.config.irrigation
             && !drought
             && local_seconds == i64::from(self.config.irrigation_hour_local) * 3600
@@ -389,7 +389,7 @@ impl PlotSim {
             longitude_deg: self.longitude,
             elevation_m: self.altitude_m,
             day_of_year: solar::day_of_year_utc(mid as f64).unwrap_or(1),
-            utc_hour_mid: mid.rem_euclid(DAY) as f64 / 3600.0,
+            utc_hour_mid: mid.rem_euclid(SECS_PER_DAY) as f64 / 3600.0,
             night_relative_shortwave: 0.8,
         };
         let et0 = agronomy::et0_hourly(&weather);
@@ -415,13 +415,13 @@ mod tests {
 
     #[test]
     fn stages_follow_degree_days_through_a_normal_year() {
-        let scenario = crate::simulate::Scenario::load("heze").unwrap();
+        let scenario = crate::Scenario::load("heze").unwrap();
         let model = ClimateModel::new(&scenario.climate, scenario.latitude);
         let mut pheno = PhenologyState::new(&scenario.peony, 1.0);
         let mut first_day_of_stage = [None; 7];
         let jan1_local = 1_767_196_800; // 2026-01-01T00:00:00+08:00
         for d in 0..365u32 {
-            let x = year_fraction(jan1_local + i64::from(d) * DAY + DAY / 2);
+            let x = year_fraction(jan1_local + i64::from(d) * SECS_PER_DAY + SECS_PER_DAY / 2);
             let (mean, half) = (model.temp_mean.at(x), model.half_range.at(x));
             pheno.day(d + 1, mean - half, mean + half);
             let s = usize::from(pheno.stage);

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use fieldline_ingest::{FieldValue, Point};
+use fieldline_core::{FieldValue, Point};
 
 /// Sorted `(key, value)` tag pairs: the identity of a series within a measurement.
 pub type Tags = Vec<(String, String)>;

@@ -34,9 +34,11 @@ use fieldline_analytics::solar;
 
 use super::random::{Ar1, normal_cdf, stream, uniform};
 use super::scenario::{Climate, Monthly, Phenology, Scenario};
+use fieldline_core::time::{SECS_PER_DAY, SECS_PER_HOUR};
 
-const DAY: i64 = 86_400;
-const HOUR: f64 = 3_600.0;
+/// An hour in seconds as a float, for the diurnal and frontal-passage shapes below.
+const HOUR_SECS: f64 = SECS_PER_HOUR as f64;
+
 /// Harmonics of the seasonal curves (4 of the 6 a 12-month series holds: smooth, and within
 /// ~0.1 °C of the monthly means).
 const HARMONICS: usize = 4;
@@ -96,8 +98,8 @@ impl SeasonalCurve {
 /// Fraction of the (UTC) year elapsed at `t`.
 pub fn year_fraction(t: i64) -> f64 {
     let doy = solar::day_of_year_utc(t as f64).unwrap_or(1);
-    let seconds_of_day = t.rem_euclid(DAY) as f64;
-    ((f64::from(doy) - 1.0 + seconds_of_day / DAY as f64) / 365.25).fract()
+    let seconds_of_day = t.rem_euclid(SECS_PER_DAY) as f64;
+    ((f64::from(doy) - 1.0 + seconds_of_day / SECS_PER_DAY as f64) / 365.25).fract()
 }
 
 /// The normalised diurnal temperature shape by local solar hour: minimum near sunrise,
@@ -232,12 +234,12 @@ impl ClimateModel {
     /// Degree days accumulated from 1 January of `t`'s local year to the start of `t`'s local
     /// day, had every day followed the normals (the spin-up of phenology and pest models).
     pub fn normal_degree_days(&self, t: i64, utc_offset_s: i64, base_c: f64, upper_c: Option<f64>) -> f64 {
-        let local_day = (t + utc_offset_s).div_euclid(DAY);
-        let local_midnight_utc = local_day * DAY - utc_offset_s;
-        let doy = solar::day_of_year_utc((local_day * DAY) as f64).unwrap_or(1);
+        let local_day = (t + utc_offset_s).div_euclid(SECS_PER_DAY);
+        let local_midnight_utc = local_day * SECS_PER_DAY - utc_offset_s;
+        let doy = solar::day_of_year_utc((local_day * SECS_PER_DAY) as f64).unwrap_or(1);
         let mut acc = 0.0;
         for back in (1..doy).rev() {
-            let day_t = local_midnight_utc - i64::from(back) * DAY + DAY / 2;
+            let day_t = local_midnight_utc - i64::from(back) * SECS_PER_DAY + SECS_PER_DAY / 2;
             let x = year_fraction(day_t);
             let (mean, half) = (self.temp_mean.at(x), self.half_range.at(x));
             let dd = degree_days(mean - half, mean + half, base_c, upper_c, DegreeDayMethod::SingleSine);
@@ -272,7 +274,7 @@ fn solve_dew_depression(mean_c: f64, half_range: f64, rh_pct: f64, shape: &Diurn
 
 /// Local solar hour at longitude `lon` (mean solar time; the equation of time is ignored).
 pub fn solar_hour(t: i64, longitude: f64) -> f64 {
-    ((t as f64 + longitude / 15.0 * HOUR).rem_euclid(DAY as f64)) / HOUR
+    ((t as f64 + longitude / 15.0 * HOUR_SECS).rem_euclid(SECS_PER_DAY as f64)) / HOUR_SECS
 }
 
 /// The regional weather at one instant: the truth every site and the NWP feed derive from.
@@ -322,37 +324,37 @@ impl Front {
     /// Temperature effect (°C) at `tau` seconds after passage.
     fn temperature(&self, tau: f64) -> f64 {
         let d = self.drop_c;
-        if tau < -24.0 * HOUR {
+        if tau < -24.0 * HOUR_SECS {
             0.0
         } else if tau < 0.0 {
-            0.4 * d * (1.0 + tau / (24.0 * HOUR))
+            0.4 * d * (1.0 + tau / (24.0 * HOUR_SECS))
         } else {
-            -d * (1.0 - (-tau / (2.0 * HOUR)).exp()) * (-tau / (48.0 * HOUR)).exp()
-                + 0.4 * d * (-tau / (2.0 * HOUR)).exp()
+            -d * (1.0 - (-tau / (2.0 * HOUR_SECS)).exp()) * (-tau / (48.0 * HOUR_SECS)).exp()
+                + 0.4 * d * (-tau / (2.0 * HOUR_SECS)).exp()
         }
     }
 
     fn pressure(&self, tau: f64) -> f64 {
         let dp = 1.3 * self.drop_c;
-        if tau < -24.0 * HOUR {
+        if tau < -24.0 * HOUR_SECS {
             0.0
         } else if tau < 0.0 {
-            -0.25 * dp * (1.0 + tau / (24.0 * HOUR))
+            -0.25 * dp * (1.0 + tau / (24.0 * HOUR_SECS))
         } else {
-            dp * (-0.25 + 1.25 * (1.0 - (-tau / (4.0 * HOUR)).exp())) * (-tau / (48.0 * HOUR)).exp()
+            dp * (-0.25 + 1.25 * (1.0 - (-tau / (4.0 * HOUR_SECS)).exp())) * (-tau / (48.0 * HOUR_SECS)).exp()
         }
     }
 
     fn wind(&self, tau: f64) -> f64 {
-        let x = (tau - 2.0 * HOUR) / (8.0 * HOUR);
+        let x = (tau - 2.0 * HOUR_SECS) / (8.0 * HOUR_SECS);
         self.wind_boost_ms * (-x * x).exp()
     }
 
     /// Latent cloud boost: a band at the front, clearing behind it.
     fn cloud(&self, tau: f64) -> f64 {
-        let band = 1.5 * (-(tau / (6.0 * HOUR)).powi(2)).exp();
-        let clearing = if tau > 6.0 * HOUR && tau < 48.0 * HOUR {
-            -0.8 * (-(tau - 6.0 * HOUR) / (24.0 * HOUR)).exp()
+        let band = 1.5 * (-(tau / (6.0 * HOUR_SECS)).powi(2)).exp();
+        let clearing = if tau > 6.0 * HOUR_SECS && tau < 48.0 * HOUR_SECS {
+            -0.8 * (-(tau - 6.0 * HOUR_SECS) / (24.0 * HOUR_SECS)).exp()
         } else {
             0.0
         };
@@ -361,15 +363,15 @@ impl Front {
 
     /// Extra dew-point depression behind the front (dry polar air).
     fn dryness(&self, tau: f64) -> f64 {
-        if tau > 0.0 { 0.7 * self.drop_c * (-tau / (36.0 * HOUR)).exp() } else { 0.0 }
+        if tau > 0.0 { 0.7 * self.drop_c * (-tau / (36.0 * HOUR_SECS)).exp() } else { 0.0 }
     }
 
     /// Direction the wind is pulled toward and how strongly (0..1).
     fn direction_pull(&self, tau: f64) -> Option<(f64, f64)> {
-        if (-12.0 * HOUR..0.0).contains(&tau) {
-            Some((200.0, 0.5 * (1.0 + tau / (12.0 * HOUR))))
-        } else if (0.0..48.0 * HOUR).contains(&tau) {
-            Some((330.0, (-tau / (18.0 * HOUR)).exp()))
+        if (-12.0 * HOUR_SECS..0.0).contains(&tau) {
+            Some((200.0, 0.5 * (1.0 + tau / (12.0 * HOUR_SECS))))
+        } else if (0.0..48.0 * HOUR_SECS).contains(&tau) {
+            Some((330.0, (-tau / (18.0 * HOUR_SECS)).exp()))
         } else {
             None
         }
@@ -393,7 +395,7 @@ struct FrostNight {
 impl FrostNight {
     /// Weight 0..1 of the cooling: ramps in from dusk, full from 03:00 to 06:30, gone by 10:00.
     fn weight(&self, t: i64) -> f64 {
-        let hours = (t - self.start) as f64 / HOUR; // start = 18:00 local
+        let hours = (t - self.start) as f64 / HOUR_SECS; // start = 18:00 local
         let smooth = |x: f64| {
             let x = x.clamp(0.0, 1.0);
             x * x * (3.0 - 2.0 * x)
@@ -435,7 +437,7 @@ impl FogSpell {
         if t < self.start || t >= self.end {
             return 0.0;
         }
-        let edge = ((t - self.start).min(self.end - t) as f64 / HOUR).min(1.0);
+        let edge = ((t - self.start).min(self.end - t) as f64 / HOUR_SECS).min(1.0);
         edge * edge * (3.0 - 2.0 * edge)
     }
 }
@@ -517,9 +519,9 @@ impl RegionalWeather {
         let temp = Ar1::new(2.5 * 86_400.0, dt, &mut rng);
         let dew = Ar1::new(1.5 * 86_400.0, dt, &mut rng);
         let pressure = Ar1::new(2.0 * 86_400.0, dt, &mut rng);
-        let wind = Ar1::new(10.0 * HOUR, dt, &mut rng);
-        let direction = Ar1::new(14.0 * HOUR, dt, &mut rng);
-        let cloud = Ar1::new(8.0 * HOUR, dt, &mut rng);
+        let wind = Ar1::new(10.0 * HOUR_SECS, dt, &mut rng);
+        let direction = Ar1::new(14.0 * HOUR_SECS, dt, &mut rng);
+        let cloud = Ar1::new(8.0 * HOUR_SECS, dt, &mut rng);
         let rain_wobble = Ar1::new(1200.0, dt, &mut rng);
         let first_interval = model.front_interval_days.at(year_fraction(start)).max(1.5) * 86_400.0;
         let next_front = start + (uniform(&mut rng, 0.2, 1.0) * first_interval) as i64;
@@ -528,7 +530,7 @@ impl RegionalWeather {
             None => (false, f64::INFINITY, 0.0),
         };
         let gdd = model.normal_degree_days(start, utc_offset_s, gdd_base_c, None);
-        let day_index = (start + utc_offset_s).div_euclid(DAY);
+        let day_index = (start + utc_offset_s).div_euclid(SECS_PER_DAY);
         let mut weather = RegionalWeather {
             model,
             longitude,
@@ -607,13 +609,13 @@ impl RegionalWeather {
         let utc_offset_s = self.utc_offset_s;
         let Some(fog) = self.fog.as_mut() else { return };
         let season_days: Vec<i64> = (0..)
-            .map(|d| start + d * DAY)
+            .map(|d| start + d * SECS_PER_DAY)
             .take_while(|t| *t < end)
             .filter(|t| fog.months.contains(&local_month(*t, utc_offset_s)))
             .collect();
         if let (Some(first), Some(last)) = (season_days.first(), season_days.last()) {
-            let from = first + (last + DAY - first) / 2;
-            fog.ensure = Some((start, from, (last + DAY).min(end)));
+            let from = first + (last + SECS_PER_DAY - first) / 2;
+            fog.ensure = Some((start, from, (last + SECS_PER_DAY).min(end)));
         }
     }
 
@@ -627,12 +629,12 @@ impl RegionalWeather {
         }
         // Once a day at local midnight: is a spell due today?
         let local = t + utc_offset_s;
-        if local.rem_euclid(DAY) < dt as i64 && fog.months.contains(&local_month(t, utc_offset_s)) {
+        if local.rem_euclid(SECS_PER_DAY) < dt as i64 && fog.months.contains(&local_month(t, utc_offset_s)) {
             let due = rand::Rng::random::<f64>(&mut fog.rng) < fog.due_per_day;
             // Due from a random hour of the day, for a day.
-            let from = t + (uniform(&mut fog.rng, 0.0, 24.0) * HOUR) as i64;
+            let from = t + (uniform(&mut fog.rng, 0.0, 24.0) * HOUR_SECS) as i64;
             if due && fog.due_until.is_none_or(|(_, u)| u < t) {
-                fog.due_until = Some((from, from + DAY));
+                fog.due_until = Some((from, from + SECS_PER_DAY));
             }
         }
         if let Some((from, arm, until)) = fog.ensure
@@ -649,7 +651,7 @@ impl RegionalWeather {
             let drizzle = rand::Rng::random::<f64>(&mut fog.rng) < 0.5;
             fog.spell = Some(FogSpell {
                 start: t,
-                end: t + (hours * HOUR) as i64,
+                end: t + (hours * HOUR_SECS) as i64,
                 depression_c: uniform(&mut fog.rng, 0.05, 0.3),
                 drizzle_mm_h: if drizzle { uniform(&mut fog.rng, 0.05, 0.3) } else { 0.0 },
                 wind100_ms: uniform(&mut fog.rng, 6.5, 10.0),
@@ -684,7 +686,7 @@ impl RegionalWeather {
         let local = t + self.utc_offset_s;
         // Years since 1970, via the day of year: subtracting it lands on 1 January.
         let doy = solar::day_of_year_utc(local as f64).unwrap_or(1);
-        local.div_euclid(DAY) - i64::from(doy)
+        local.div_euclid(SECS_PER_DAY) - i64::from(doy)
     }
 
     /// The state at the current time, then advances one step.
@@ -708,7 +710,7 @@ impl RegionalWeather {
             let gap = exp.map_or(mean_interval, |e| e.sample(&mut self.rng)).max(1.5 * 86_400.0);
             self.next_front += gap as i64;
         }
-        self.fronts.retain(|f| t - f.t < 6 * DAY);
+        self.fronts.retain(|f| t - f.t < 6 * SECS_PER_DAY);
 
         let (mut front_temp, mut front_pressure, mut front_wind, mut front_cloud, mut front_dry) =
             (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -745,7 +747,7 @@ impl RegionalWeather {
                 let hours = Exp::new(1.0 / mean_hours).map_or(mean_hours, |e| e.sample(&mut self.rng)).clamp(0.5, 36.0);
                 let mean_mm = self.model.rain_event_mm.at(x).max(0.2);
                 let amount = Gamma::new(0.7, mean_mm / 0.7).map_or(mean_mm, |g| g.sample(&mut self.rng)).max(0.2);
-                self.rain = Some(RainEvent { end: t + (hours * HOUR) as i64, rate_mm_h: amount / hours });
+                self.rain = Some(RainEvent { end: t + (hours * HOUR_SECS) as i64, rate_mm_h: amount / hours });
             }
         }
         if drought {
@@ -884,7 +886,7 @@ impl RegionalWeather {
     /// Daily degree days from the regional temperature; schedules the frost night on the
     /// day they first reach mid flower-bud.
     fn track_degree_days(&mut self, t: i64) {
-        let day = (t + self.utc_offset_s).div_euclid(DAY);
+        let day = (t + self.utc_offset_s).div_euclid(SECS_PER_DAY);
         if day == self.day_index {
             return;
         }
@@ -894,7 +896,7 @@ impl RegionalWeather {
                 self.gdd += dd;
             }
         }
-        let doy = solar::day_of_year_utc((day * DAY) as f64).unwrap_or(1);
+        let doy = solar::day_of_year_utc((day * SECS_PER_DAY) as f64).unwrap_or(1);
         if doy == 1 {
             self.gdd = 0.0;
         }
@@ -904,7 +906,7 @@ impl RegionalWeather {
         let year = self.local_year_index(t);
         if self.frost_enabled && self.gdd >= self.frost_trigger_gdd && self.gdd_year_done != Some(year) {
             self.gdd_year_done = Some(year);
-            let midnight = day * DAY - self.utc_offset_s;
+            let midnight = day * SECS_PER_DAY - self.utc_offset_s;
             self.frost = Some(FrostNight { start: midnight + 18 * 3600, end: midnight + 34 * 3600, announced: false });
         }
     }
@@ -912,7 +914,7 @@ impl RegionalWeather {
 
 /// Local calendar month (1..=12) of `t`.
 fn local_month(t: i64, utc_offset_s: i64) -> u32 {
-    let doy = solar::day_of_year_utc(((t + utc_offset_s).div_euclid(DAY) * DAY) as f64).unwrap_or(1);
+    let doy = solar::day_of_year_utc(((t + utc_offset_s).div_euclid(SECS_PER_DAY) * SECS_PER_DAY) as f64).unwrap_or(1);
     // Day of year of each month's first day in a common year; 29 February counts as March
     // in leap years, which is close enough for a season.
     let firsts = [1, 32, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335];
@@ -1088,7 +1090,7 @@ impl SiteWeather {
             shear_alpha: regional.shear_alpha,
             wind_dir_deg: regional.wind_dir_deg,
             cloud: c,
-            rain_mm: regional.rain_mm_h * self.step_s / HOUR,
+            rain_mm: regional.rain_mm_h * self.step_s / HOUR_SECS,
             surface_cooling_c: regional.surface_cooling_c,
             fog: regional.fog,
             zenith_deg: sun.zenith_deg,
@@ -1105,7 +1107,7 @@ impl SiteWeather {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::scenario::Scenario;
+    use crate::scenario::Scenario;
 
     fn heze() -> Scenario {
         Scenario::load("heze").unwrap()

@@ -417,7 +417,7 @@ impl Turbine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::scenario::Scenario;
+    use crate::scenario::Scenario;
 
     fn farm() -> WindFarm {
         Scenario::load("heze").unwrap().sites.iter().find_map(|s| s.wind_farm.clone()).unwrap()

@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fieldline::store::wal::Wal;
-use fieldline_ingest::{FieldValue, Point};
+use fieldline_core::{FieldValue, Point};
+use fieldline_store::wal::Wal;
 
 /// One write request as the store encodes it: `points` readings of a turbine.
 fn record(points: usize) -> Vec<u8> {

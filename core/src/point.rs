@@ -127,12 +127,6 @@ fn dedup_fields(fields: Vec<(String, FieldValue)>) -> Vec<(String, FieldValue)> 
     unique
 }
 
-/// Current wall-clock time in nanoseconds since the Unix epoch.
-pub fn now_ns() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,8 @@ use super::random::{normal, poisson, stream};
 use super::scenario::{Species, Trap, TrapType};
 use super::weather::{ClimateModel, SiteState};
 use super::{Error, Value};
+use fieldline_core::time::SECS_PER_DAY;
 
-const DAY: i64 = 86_400;
 /// Share of a night's flight in each local hour (index = hour the catch interval starts).
 const FLIGHT_HOURS: [(u32, f64); 10] =
     [(20, 0.06), (21, 0.12), (22, 0.16), (23, 0.16), (0, 0.15), (1, 0.12), (2, 0.09), (3, 0.07), (4, 0.05), (5, 0.02)];
@@ -89,16 +89,16 @@ impl TrapSim {
         let upper = Some(species.upper_c);
         let mut dd = climate.normal_degree_days(start, utc_offset_s, species.lower_c, upper);
         if let Some(arrival) = species.arrival_doy {
-            let local_day = (start + utc_offset_s).div_euclid(DAY);
-            let doy = solar::day_of_year_utc((local_day * DAY) as f64).unwrap_or(1);
+            let local_day = (start + utc_offset_s).div_euclid(SECS_PER_DAY);
+            let doy = solar::day_of_year_utc((local_day * SECS_PER_DAY) as f64).unwrap_or(1);
             if doy <= arrival {
                 dd = 0.0;
             } else {
-                let arrival_t = start - i64::from(doy - arrival) * DAY;
+                let arrival_t = start - i64::from(doy - arrival) * SECS_PER_DAY;
                 dd -= climate.normal_degree_days(arrival_t, utc_offset_s, species.lower_c, upper);
             }
         }
-        let local_day = (start + utc_offset_s).div_euclid(DAY);
+        let local_day = (start + utc_offset_s).div_euclid(SECS_PER_DAY);
         let mut trap = TrapSim {
             device,
             config: config.clone(),
@@ -126,9 +126,9 @@ impl TrapSim {
     /// This season's generation sizes: the same for every trap of a species (the population
     /// is regional), different each year.
     fn draw_generations(&mut self, t: i64) {
-        let local_day = (t + self.utc_offset_s).div_euclid(DAY);
+        let local_day = (t + self.utc_offset_s).div_euclid(SECS_PER_DAY);
         // Days since the epoch of the year's 1 January − 1: one number per year.
-        let year = local_day - i64::from(solar::day_of_year_utc((local_day * DAY) as f64).unwrap_or(1));
+        let year = local_day - i64::from(solar::day_of_year_utc((local_day * SECS_PER_DAY) as f64).unwrap_or(1));
         let mut rng = stream(self.seed, &format!("species/{}/{}/{year}", self.site, self.species.name));
         let n = self.species.generations.max(1);
         self.generation_sizes = (0..n)
@@ -162,8 +162,8 @@ impl TrapSim {
     /// Is `t` (an hour boundary) a service time of this trap?
     pub fn is_service_time(&self, t: i64) -> bool {
         let local = t + self.utc_offset_s;
-        let day = local.div_euclid(DAY);
-        local.rem_euclid(DAY) == i64::from(self.config.service_hour_local) * 3600
+        let day = local.div_euclid(SECS_PER_DAY);
+        local.rem_euclid(SECS_PER_DAY) == i64::from(self.config.service_hour_local) * 3600
             && (day - i64::from(self.config.service_day_offset))
                 .rem_euclid(i64::from(self.config.service_every_days.max(1)))
                 == 0
@@ -171,7 +171,7 @@ impl TrapSim {
 
     pub fn step(&mut self, site: &SiteState, emit: &mut Emit<'_>) -> Result<(), Error> {
         let t = site.t;
-        let day = (t + self.utc_offset_s).div_euclid(DAY);
+        let day = (t + self.utc_offset_s).div_euclid(SECS_PER_DAY);
         if day != self.day_index {
             self.finish_day(t);
             self.day_index = day;
@@ -187,7 +187,7 @@ impl TrapSim {
         }
 
         // The catch of the hour that just ended.
-        let local_hour = ((t - 3600 + self.utc_offset_s).rem_euclid(DAY) / 3600) as u32;
+        let local_hour = ((t - 3600 + self.utc_offset_s).rem_euclid(SECS_PER_DAY) / 3600) as u32;
         let share = FLIGHT_HOURS.iter().find(|(h, _)| *h == local_hour).map_or(0.0, |(_, w)| *w);
         if share > 0.0 && self.hour_minutes > 0 {
             let n = f64::from(self.hour_minutes);
@@ -265,7 +265,7 @@ impl TrapSim {
     fn finish_day(&mut self, t: i64) {
         if self.day_min.is_finite() {
             let s = &self.species;
-            let doy = solar::day_of_year_utc((self.day_index * DAY) as f64).unwrap_or(1);
+            let doy = solar::day_of_year_utc((self.day_index * SECS_PER_DAY) as f64).unwrap_or(1);
             let counting = s.arrival_doy.is_none_or(|arrival| doy >= arrival);
             let dd = agronomy::degree_days(
                 self.day_min,
@@ -281,7 +281,8 @@ impl TrapSim {
         self.day_min = f64::INFINITY;
         self.day_max = f64::NEG_INFINITY;
         // A new season on 1 January.
-        let new_doy = solar::day_of_year_utc(((t + self.utc_offset_s).div_euclid(DAY) * DAY) as f64).unwrap_or(1);
+        let new_doy = solar::day_of_year_utc(((t + self.utc_offset_s).div_euclid(SECS_PER_DAY) * SECS_PER_DAY) as f64)
+            .unwrap_or(1);
         if new_doy == 1 {
             self.dd = 0.0;
             self.draw_generations(t);

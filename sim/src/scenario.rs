@@ -611,7 +611,7 @@ impl Scenario {
 
     /// The local UTC offset in seconds.
     pub fn utc_offset_s(&self) -> Result<i64, String> {
-        crate::timefmt::parse_offset(&self.timezone)
+        fieldline_core::time::parse_offset(&self.timezone)
             .map(|o| i64::from(o.whole_seconds()))
             .map_err(|e| format!("timezone: {e}"))
     }

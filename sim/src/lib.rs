@@ -1,5 +1,5 @@
-//! The field simulator behind `fieldline simulate` and `fieldline demo`: physically plausible
-//! telemetry of the Heze sites — a 50 MW wind farm, a 40 MWp PV plant, met stations, peony
+//! fieldline-sim: the field simulator behind `fieldline simulate` and `fieldline demo`:
+//! physically plausible telemetry of the Heze sites — a 50 MW wind farm, a 40 MWp PV plant, met stations, peony
 //! plots, pest traps and NWP feeds — with injected faults and a ground-truth record of them.
 //!
 //! # How it works
@@ -26,7 +26,7 @@
 //! # Scenario format
 //!
 //! A TOML file (unknown keys are errors; most keys have defaults). The built-in `heze`
-//! scenario (`src/simulate/heze.toml`) is the annotated reference. Top level:
+//! scenario (`sim/src/heze.toml`) is the annotated reference. Top level:
 //!
 //! ```toml
 //! name = "heze"
@@ -286,5 +286,5 @@ impl RowSink for Collected {
 
 /// Formats unix seconds as RFC 3339 UTC (`2026-03-01T00:00:00Z`).
 pub fn rfc3339(t: i64) -> String {
-    crate::timefmt::format_time(t.saturating_mul(1_000_000_000), time::UtcOffset::UTC)
+    fieldline_core::time::format_time(t.saturating_mul(1_000_000_000), time::UtcOffset::UTC)
 }

@@ -3,7 +3,7 @@
 //! +08:00 offset gives Heze calendar days) and labelled by their start; empty windows are
 //! omitted.
 
-use fieldline_ingest::FieldValue;
+use fieldline_core::FieldValue;
 
 use super::table::Column;
 

@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use fieldline_ingest::Point;
-use fieldline_ingest::sink::SinkError;
+use fieldline_core::Point;
+use fieldline_core::sink::SinkError;
 use tokio::sync::oneshot;
 
-use super::partition::{self, DAY_NS, day_of};
+use super::partition::{self, day_of};
 use super::table::{Buffer, Table};
 use super::wal::{self, Wal};
 use super::{Error, Result, Shared, SnapshotFailure, crash};
+use fieldline_core::time::NS_PER_DAY;
 
 /// A write: the points and their WAL record (encoded by the caller).
 #[derive(Debug)]
@@ -457,8 +458,8 @@ fn split_by_day(table: &Table) -> BTreeMap<i64, Table> {
                 continue;
             };
             for day in day_of(first)..=day_of(last) {
-                let start = day.saturating_mul(DAY_NS);
-                let range = column.range(start..start.saturating_add(DAY_NS));
+                let start = day.saturating_mul(NS_PER_DAY);
+                let range = column.range(start..start.saturating_add(NS_PER_DAY));
                 let mut range = range.peekable();
                 if range.peek().is_none() {
                     continue;
@@ -476,7 +477,7 @@ fn apply_retention(shared: &Shared) -> Result<()> {
     if shared.config.retention_days.is_empty() {
         return Ok(());
     }
-    let today = day_of(fieldline_ingest::point::now_ns());
+    let today = day_of(fieldline_core::time::now_ns());
     let mut doomed = Vec::new();
     {
         let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;

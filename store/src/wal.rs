@@ -302,7 +302,7 @@ fn replay_segment(dir: &Path, seq: u64, replay: &mut impl FnMut(&[u8]), report: 
 fn quarantine_segment(dir: &Path, seq: u64, path: &Path, bad_bytes: u64, kept: usize) -> io::Result<PathBuf> {
     let qdir = quarantine_dir(dir);
     fs::create_dir_all(&qdir)?;
-    let stamp = fieldline_ingest::point::now_ns() / 1_000_000_000;
+    let stamp = fieldline_core::time::now_ns() / 1_000_000_000;
     let target = qdir.join(format!("wal-{seq:020}-{stamp}.wal"));
     fs::copy(path, &target)?;
     File::open(&target)?.sync_all()?;

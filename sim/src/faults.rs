@@ -39,9 +39,8 @@ use serde::Serialize;
 
 use super::random::{normal, poisson, stream, uniform};
 use super::{DeviceInfo, Kind, Value, rfc3339};
+use fieldline_core::time::{SECS_PER_DAY, SECS_PER_HOUR};
 
-const HOUR: i64 = 3_600;
-const DAY: i64 = 86_400;
 const MONTH_S: f64 = 30.0 * 86_400.0;
 
 /// What happened.
@@ -251,7 +250,8 @@ impl FaultPlan {
                 }
             }
             if let Some(min_mean) = candidate.min_mean_temp_c {
-                let daily_mean = (0..24).map(|h| (ctx.normal_temp)(draft.start + h * HOUR)).sum::<f64>() / 24.0;
+                let daily_mean =
+                    (0..24).map(|h| (ctx.normal_temp)(draft.start + h * SECS_PER_HOUR)).sum::<f64>() / 24.0;
                 if daily_mean < min_mean {
                     continue;
                 }
@@ -277,7 +277,7 @@ impl FaultPlan {
             list.iter()
                 .filter_map(|&i| self.events.get(i))
                 .filter(|e| e.role != Role::Observed)
-                .any(|e| start < e.end.max(e.start + 1) + HOUR && e.start < end + HOUR)
+                .any(|e| start < e.end.max(e.start + 1) + SECS_PER_HOUR && e.start < end + SECS_PER_HOUR)
         })
     }
 
@@ -430,8 +430,8 @@ fn ground_truth(devices: &[DeviceInfo], e: &Event, end: i64) -> GroundTruth {
 
 /// 22:00 local on the day of `t`: when moths fly.
 fn night_time(t: i64, utc_offset_s: i64) -> i64 {
-    let local_day = (t + utc_offset_s).div_euclid(DAY);
-    local_day * DAY - utc_offset_s + 22 * HOUR
+    let local_day = (t + utc_offset_s).div_euclid(SECS_PER_DAY);
+    local_day * SECS_PER_DAY - utc_offset_s + 22 * SECS_PER_HOUR
 }
 
 /// Physical limits of a field (DESIGN.md §3 schema), so injected values stay storable.
@@ -604,12 +604,13 @@ fn draft_event(
             // insulation fault at wake-up): between 08:00 and 14:00 local, so the trip is
             // followed by daylight in which the inverter should have produced.
             let duration = lognormal_hours(rng, 8.0, 2.0, 48.0).min(span / 2);
-            let days = (span / DAY).max(1);
+            let days = (span / SECS_PER_DAY).max(1);
             let day = rng.random_range(0..days);
-            let local_midnight = (w0 + utc_offset_s).div_euclid(DAY) * DAY - utc_offset_s + day * DAY;
+            let local_midnight =
+                (w0 + utc_offset_s).div_euclid(SECS_PER_DAY) * SECS_PER_DAY - utc_offset_s + day * SECS_PER_DAY;
             let s = local_midnight + (uniform(rng, 8.0, 14.0) * 3600.0) as i64;
             let s = s - s.rem_euclid(60);
-            if s < w0 || s + 2 * HOUR > w1 {
+            if s < w0 || s + 2 * SECS_PER_HOUR > w1 {
                 return None;
             }
             (start, end) = (s, (s + duration - duration.rem_euclid(60)).min(w1));
@@ -658,9 +659,10 @@ fn draft_event(
         }
         FaultKind::Curtailment => {
             field = info.kind.field_index("power_mw");
-            let days = (span / DAY).max(1);
+            let days = (span / SECS_PER_DAY).max(1);
             let day = rng.random_range(0..days);
-            let local_midnight = (w0 + utc_offset_s).div_euclid(DAY) * DAY - utc_offset_s + day * DAY;
+            let local_midnight =
+                (w0 + utc_offset_s).div_euclid(SECS_PER_DAY) * SECS_PER_DAY - utc_offset_s + day * SECS_PER_DAY;
             let (hour, hours, limit) = if candidate.solar {
                 (uniform(rng, 10.5, 12.5), uniform(rng, 1.5, 4.0), uniform(rng, 0.45, 0.75))
             } else {
@@ -717,7 +719,7 @@ mod tests {
         };
         let plan = |seed| {
             let mut p = FaultPlan::new(seed, devices.len());
-            p.plan_window(&ctx, 0, 40 * DAY, true);
+            p.plan_window(&ctx, 0, 40 * SECS_PER_DAY, true);
             p.events().iter().map(|e| (e.kind, e.device, e.start, e.end)).collect::<Vec<_>>()
         };
         let a = plan(3);

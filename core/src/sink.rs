@@ -1,4 +1,4 @@
-//! The one way out of the ingest crate: [`PointSink`]. The store implements it; sources call
+//! The one way points leave a stage: [`PointSink`]. The store implements it; sources call
 //! it and acknowledge (PUBACK, HTTP 204) only after the returned future resolved `Ok`, which
 //! by contract means the points are durable (in the fsync'd write-ahead log).
 

@@ -1,6 +1,6 @@
-//! The embedded store: a write-ahead log fsync'd in groups, an in-memory buffer that queries
-//! see the moment a write is acknowledged, and Parquet partitions (one file per measurement
-//! per UTC day) that the buffer is snapshotted into. InfluxDB 3's WAL → Parquet design,
+//! fieldline-store, the embedded store: a write-ahead log fsync'd in groups, an in-memory
+//! buffer that queries see the moment a write is acknowledged, and Parquet partitions (one
+//! file per measurement per UTC day) that the buffer is snapshotted into. InfluxDB 3's WAL → Parquet design,
 //! reduced to what one edge box needs.
 //!
 //! One writer thread owns the WAL ([`writer`]): it takes every queued write request,
@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use fieldline_ingest::Point;
-use fieldline_ingest::sink::{PointSink, SinkError, WriteFuture};
+use fieldline_core::Point;
+use fieldline_core::sink::{PointSink, SinkError, WriteFuture};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -239,7 +239,7 @@ impl Shared {
 /// Moves a damaged partition file into `qdir` with a note saying what was wrong.
 fn quarantine_file(qdir: &Path, path: &Path, measurement: &str, detail: &str) -> Result<()> {
     std::fs::create_dir_all(qdir)?;
-    let stamp = fieldline_ingest::point::now_ns() / 1_000_000_000;
+    let stamp = fieldline_core::time::now_ns() / 1_000_000_000;
     let day = path.file_stem().and_then(|s| s.to_str()).unwrap_or("partition");
     let target = qdir.join(format!("parquet-{}-{day}-{stamp}.parquet", partition::measurement_dir_name(measurement)));
     std::fs::rename(path, &target)?;
@@ -485,7 +485,7 @@ impl Store {
         let mut out = Table::default();
         for meta in partitions {
             // Everything this and the older partitions hold is before the next day began.
-            let next_day = meta.day.saturating_add(1).saturating_mul(partition::DAY_NS);
+            let next_day = meta.day.saturating_add(1).saturating_mul(fieldline_core::time::NS_PER_DAY);
             let newer = |t: &Table| -> usize {
                 t.series.values().map(|f| f.values().map(|c| c.range(next_day..).count()).max().unwrap_or(0)).sum()
             };

@@ -1,8 +1,25 @@
-//! Time on the API and the command line: RFC 3339 and date parsing, relative times
-//! (`-2h`, `now`), durations (`15m`, `1h30m`, `7d`) and fixed UTC offsets (`+08:00`).
+//! Time everywhere in fieldline: timestamps are `i64` nanoseconds since the Unix epoch (UTC),
+//! as in line protocol. Here are the clock ([`now_ns`]), the unit constants, and the one parser
+//! of what people type: RFC 3339 and dates, relative times (`-2h`, `now`), durations (`15m`,
+//! `1h30m`, `7d`) and fixed UTC offsets (`+08:00`).
 
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
+
+/// Nanoseconds in a second, minute, hour and day.
+pub const NS_PER_SEC: i64 = 1_000_000_000;
+pub const NS_PER_MINUTE: i64 = 60 * NS_PER_SEC;
+pub const NS_PER_HOUR: i64 = 3_600 * NS_PER_SEC;
+pub const NS_PER_DAY: i64 = 86_400 * NS_PER_SEC;
+/// Seconds in an hour and a day (for code that counts in seconds).
+pub const SECS_PER_HOUR: i64 = 3_600;
+pub const SECS_PER_DAY: i64 = 86_400;
+
+/// Current wall-clock time in nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
+}
 
 /// Why a time, duration or offset did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,11 +19,11 @@ use super::scenario::Scenario;
 use super::weather::{ClimateModel, RegionalWeather, SiteWeather, WeatherBuffer, WeatherEvent};
 use super::wind::WindFarmSim;
 use super::{DeviceInfo, Error, Kind, Row, RowSink, Value, rfc3339};
+use fieldline_core::time::SECS_PER_DAY;
 
 const STEP_S: i64 = 60;
-const DAY: i64 = 86_400;
 /// Length of the fault-planning windows after the first.
-const PLAN_WINDOW_S: i64 = 30 * DAY;
+const PLAN_WINDOW_S: i64 = 30 * SECS_PER_DAY;
 /// A drought starts only where the normal daily mean temperature is at least this (°C).
 const DROUGHT_MIN_MEAN_TEMP_C: f64 = 8.0;
 
@@ -526,7 +526,7 @@ fn build_candidates(scenario: &Scenario, devices: &[DeviceInfo], faults_on: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::{Collected, OwnedRow};
+    use crate::{Collected, OwnedRow};
     use fieldline_analytics::solar;
     use proptest::prelude::*;
 
@@ -535,7 +535,7 @@ mod tests {
 
     fn run(start: i64, days: i64, faults: bool) -> (Simulation, Vec<OwnedRow>) {
         let scenario = Scenario::load("heze").unwrap();
-        let end = start + days * DAY;
+        let end = start + days * SECS_PER_DAY;
         let mut sim = Simulation::new(&scenario, &SimOptions { seed: 11, start, end: Some(end), faults }).unwrap();
         let mut rows = Collected::default();
         sim.run_until(end, &mut rows).unwrap();
@@ -567,7 +567,7 @@ mod tests {
         /// simulated without a panic.
         #[test]
         fn no_scenario_value_panics_the_simulator(line_pick in 0usize..1000, value in toml_number()) {
-            let text = crate::simulate::scenario::HEZE_TOML;
+            let text = crate::scenario::HEZE_TOML;
             let numeric: Vec<&str> = text
                 .lines()
                 .filter(|l| {
@@ -601,8 +601,8 @@ mod tests {
         let model = ClimateModel::new(&sim.scenario().climate, sim.scenario().latitude);
         let mut clear_days = 0;
         for day in 0..8 {
-            let day_start = APRIL_1 + day * DAY;
-            let in_day = |r: &&OwnedRow| r.ts >= day_start && r.ts < day_start + DAY;
+            let day_start = APRIL_1 + day * SECS_PER_DAY;
+            let in_day = |r: &&OwnedRow| r.ts >= day_start && r.ts < day_start + SECS_PER_DAY;
             let power: Vec<(i64, f64)> = rows
                 .iter()
                 .filter(|r| r.device == plant)
@@ -621,7 +621,7 @@ mod tests {
             for r in rows.iter().filter(|r| r.device == met).filter(in_day) {
                 let sun = solar::position_fast(r.ts as f64, lat, lon, 1010.0, 15.0);
                 let doy = solar::day_of_year_utc(r.ts as f64).unwrap();
-                let linke = model.linke.at(crate::simulate::weather::year_fraction(r.ts));
+                let linke = model.linke.at(crate::weather::year_fraction(r.ts));
                 clear += solar::clearsky_ineichen(sun.zenith_deg, alt, linke, doy).ghi;
                 measured += num(r, Kind::MetStation, "ghi_wm2").max(0.0);
             }
@@ -629,7 +629,7 @@ mod tests {
                 continue;
             }
             clear_days += 1;
-            let noon = (day_start..day_start + DAY)
+            let noon = (day_start..day_start + SECS_PER_DAY)
                 .step_by(60)
                 .min_by(|a, b| {
                     let za = solar::position(*a as f64, lat, lon, alt, 1010.0, 15.0).zenith_deg;
@@ -650,7 +650,7 @@ mod tests {
     fn turbines_never_exceed_rating_and_follow_the_power_curve() {
         let (sim, rows) = run(APRIL_1, 3, false);
         let farm = sim.scenario().sites.iter().find_map(|s| s.wind_farm.clone()).unwrap();
-        let curve = crate::simulate::wind::PowerCurve::new(&farm.power_curve_ms, &farm.power_curve_kw, farm.rated_kw);
+        let curve = crate::wind::PowerCurve::new(&farm.power_curve_ms, &farm.power_curve_kw, farm.rated_kw);
         let status = Kind::WindTurbine.field_index("status").unwrap();
         let mut bins: Vec<(f64, usize)> = vec![(0.0, 0); 30];
         for row in rows.iter().filter(|r| sim.devices()[r.device].kind == Kind::WindTurbine) {
@@ -694,8 +694,8 @@ mod tests {
             let trap = sim.scenario().sites.iter().flat_map(|s| &s.traps).find(|t| t.device == device.device).unwrap();
             if let Some(previous) = last[row.device] {
                 let local = row.ts + offset;
-                let service = local.rem_euclid(DAY) == i64::from(trap.service_hour_local) * 3600
-                    && (local.div_euclid(DAY) - i64::from(trap.service_day_offset))
+                let service = local.rem_euclid(SECS_PER_DAY) == i64::from(trap.service_hour_local) * 3600
+                    && (local.div_euclid(SECS_PER_DAY) - i64::from(trap.service_day_offset))
                         .rem_euclid(i64::from(trap.service_every_days))
                         == 0;
                 if count < previous {
@@ -718,7 +718,7 @@ mod tests {
     #[test]
     fn peony_soil_dries_during_a_drought_and_the_plant_meters_flag_curtailment() {
         let (sim, rows) = run(APRIL_1, 6, true);
-        let end = APRIL_1 + 6 * DAY;
+        let end = APRIL_1 + 6 * SECS_PER_DAY;
         for event in sim.plan().events().iter().filter(|e| e.start < end) {
             let device = &sim.devices()[event.device];
             match event.kind {

@@ -25,7 +25,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch, TimestampNanosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use fieldline_ingest::FieldValue;
+use fieldline_core::FieldValue;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table::{ScanFilter, Table, Tags, tags_match};
 use super::{Error, Result};
+use fieldline_core::time::NS_PER_DAY;
 
 const TIME_COLUMN: &str = "time";
 const META_MEASUREMENT: &str = "fieldline.measurement";
@@ -53,12 +54,9 @@ const META_CATALOG_CRC: &str = "fieldline.catalog_crc32";
 /// Longest directory name a measurement gets; longer escaped names are shortened and hashed.
 const MAX_DIR_NAME: usize = 200;
 
-/// Nanoseconds in a day.
-pub const DAY_NS: i64 = 86_400_000_000_000;
-
 /// UTC day number (days since 1970-01-01) of a timestamp.
 pub fn day_of(ts_ns: i64) -> i64 {
-    ts_ns.div_euclid(DAY_NS)
+    ts_ns.div_euclid(NS_PER_DAY)
 }
 
 /// `YYYY-MM-DD` of a day number.

@@ -1,0 +1,13 @@
+//! fieldline-core: what every stage of fieldline shares, and nothing else.
+//!
+//! The data model ([`point`]: a [`Point`] is InfluxDB's `(measurement, tags, fields,
+//! timestamp)`), the one way points leave a stage ([`sink::PointSink`], whose future resolves
+//! only once they are durable), and time ([`time`]: the clock, the unit constants, and the one
+//! parser of RFC 3339, dates, `now` and `-2h` that the API, the commands and the simulator use).
+//! The other crates depend on this one; it depends on none of them.
+
+pub mod point;
+pub mod sink;
+pub mod time;
+
+pub use point::{FieldValue, Point};
