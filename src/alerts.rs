@@ -24,10 +24,8 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
-use fieldline_core::time::NS_PER_SEC;
-use fieldline_core::time::format_time;
-use fieldline_store::table::ScanFilter;
-use fieldline_store::{self as store, Store};
+use fieldline_core::time::{NS_PER_SEC, format_time};
+use fieldline_store::{self as store, Query, Store};
 
 /// Measurement holding alerts.
 pub const MEASUREMENT: &str = "_alert";
@@ -572,22 +570,20 @@ fn duration(seconds: Option<f64>) -> String {
 
 /// Every alert (or the one with `id`) from the store.
 fn load(store: &Store, id: Option<&str>) -> Result<Vec<Alert>, Error> {
-    let tags: Vec<(String, String)> = id.map(|i| vec![("id".to_string(), i.to_string())]).unwrap_or_default();
-    let filter = ScanFilter { start_ns: i64::MIN, stop_ns: i64::MAX, tags: &tags, fields: None };
-    let table = store.scan(MEASUREMENT, &filter)?;
+    let mut query = Query::new(MEASUREMENT);
+    if let Some(id) = id {
+        query = query.tag("id", id);
+    }
+    let rows = store.query_rows(&query)?;
     let mut out = Vec::new();
-    for (series_tags, fields) in &table.series {
-        let Some(id) = series_tags.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone()) else { continue };
-        // One point per alert; gather its fields by timestamp (normally just one).
-        let mut by_time: BTreeMap<i64, BTreeMap<String, FieldValue>> = BTreeMap::new();
-        for (name, column) in fields {
-            for (ts, v) in column {
-                by_time.entry(*ts).or_default().insert(name.clone(), v.clone());
-            }
+    // Rows come by series, then time: an alert is its series' newest row (normally its only one).
+    for (i, row) in rows.iter().enumerate() {
+        if rows.get(i + 1).is_some_and(|next| next.tags == row.tags) {
+            continue;
         }
-        if let Some((ts, fields)) = by_time.iter().next_back()
-            && let Some(alert) = Alert::from_fields(&id, *ts, fields)
-        {
+        let Some(id) = row.tag("id") else { continue };
+        let fields: BTreeMap<String, FieldValue> = row.fields.iter().cloned().collect();
+        if let Some(alert) = Alert::from_fields(id, row.timestamp_ns, &fields) {
             out.push(alert);
         }
     }

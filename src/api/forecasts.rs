@@ -18,9 +18,7 @@ use time::UtcOffset;
 
 use super::{ApiError, AppState};
 use crate::jobs::forecast::{ACCURACY_MEASUREMENT, FORECAST_MEASUREMENT, Horizon};
-use fieldline_core::time::NS_PER_SEC;
-use fieldline_core::time::{format_time, parse_offset, parse_time};
-use fieldline_store::table::ScanFilter;
+use fieldline_core::time::{NS_PER_SEC, format_time, parse_offset, parse_time};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -81,27 +79,20 @@ fn load(state: &AppState, site: &str, horizon: Horizon, issued: Option<i64>) -> 
     };
     let mut filter_tags = tags;
     filter_tags.push(("issued".to_string(), issued_tag));
-    let filter = ScanFilter { start_ns: i64::MIN, stop_ns: i64::MAX, tags: &filter_tags, fields: None };
-    let table = state.store.scan(FORECAST_MEASUREMENT, &filter)?;
+    let rows = state.store.query_rows(&fieldline_store::Query::new(FORECAST_MEASUREMENT).tags(filter_tags))?;
     let mut by_time: BTreeMap<i64, EPoint> = BTreeMap::new();
-    for fields in table.series.values() {
-        for (name, column) in fields {
-            for (ts, v) in column {
-                let p = by_time.entry(*ts).or_insert(EPoint {
-                    time: ts / NS_PER_SEC,
-                    p50_mw: f64::NAN,
-                    p10_mw: None,
-                    p90_mw: None,
-                });
-                let x = v.as_f64();
-                match name.as_str() {
-                    "p50_mw" => p.p50_mw = x.unwrap_or(f64::NAN),
-                    "p10_mw" => p.p10_mw = x,
-                    "p90_mw" => p.p90_mw = x,
-                    _ => {}
-                }
-            }
+    for row in rows {
+        let p = by_time.entry(row.timestamp_ns).or_insert(EPoint {
+            time: row.timestamp_ns / NS_PER_SEC,
+            p50_mw: f64::NAN,
+            p10_mw: None,
+            p90_mw: None,
+        });
+        if let Some(x) = row.f64("p50_mw") {
+            p.p50_mw = x;
         }
+        p.p10_mw = row.f64("p10_mw").or(p.p10_mw);
+        p.p90_mw = row.f64("p90_mw").or(p.p90_mw);
     }
     Ok(Issued { issued_ns, points: by_time.into_values().filter(|p| p.p50_mw.is_finite()).collect() })
 }
@@ -152,21 +143,15 @@ async fn accuracy(State(state): State<AppState>, Query(p): Query<AccuracyParams>
         tags.push(("horizon".to_string(), h.as_str().to_string()));
     }
     let store = state.store.clone();
-    let table = tokio::task::spawn_blocking(move || {
-        let filter = ScanFilter { start_ns: from, stop_ns: to.saturating_add(1), tags: &tags, fields: None };
-        store.scan(ACCURACY_MEASUREMENT, &filter)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let query = fieldline_store::Query::new(ACCURACY_MEASUREMENT).range(from, to.saturating_add(1)).tags(tags);
+    let rows = tokio::task::spawn_blocking(move || store.query_rows(&query)).await.map_err(ApiError::internal)??;
     // date -> horizon -> field -> value
     let mut days: BTreeMap<i64, BTreeMap<String, serde_json::Map<String, Value>>> = BTreeMap::new();
-    for (series_tags, fields) in &table.series {
-        let h = series_tags.iter().find(|(k, _)| k == "horizon").map(|(_, v)| v.clone()).unwrap_or_default();
-        for (name, column) in fields {
-            for (ts, v) in column {
-                let entry = days.entry(*ts).or_default().entry(h.clone()).or_default();
-                entry.insert(name.clone(), v.as_f64().map_or(Value::Null, |x| json!(x)));
-            }
+    for row in &rows {
+        let h = row.tag("horizon").unwrap_or_default().to_string();
+        let entry = days.entry(row.timestamp_ns).or_default().entry(h).or_default();
+        for (name, v) in &row.fields {
+            entry.insert(name.clone(), v.as_f64().map_or(Value::Null, |x| json!(x)));
         }
     }
     // Monthly figures are the mean of the daily ones, as the assessment reports them.

@@ -18,8 +18,7 @@ use time::UtcOffset;
 
 use super::{ApiError, AppState};
 use fieldline_core::time::{format_time, parse_duration, parse_offset, parse_time};
-use fieldline_store::query::{Agg, aggregate};
-use fieldline_store::table::{ScanFilter, Tags};
+use fieldline_store::{Agg, Window};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -144,31 +143,30 @@ async fn query(
 
     let store = state.store.clone();
     let offset_ns = i64::from(offset.whole_seconds()) * 1_000_000_000;
+    let mut query = fieldline_store::Query::new(measurement.clone()).range(start, stop).tags(tags);
+    if let Some(field) = field {
+        query = query.fields([field]);
+    }
+    if let Some((every_ns, agg)) = window {
+        // Windows align to local midnight for a +08:00 offset, hence the minus.
+        query = query.window(Window { every_ns, offset_ns: -offset_ns, agg });
+    }
     let series = tokio::task::spawn_blocking(move || -> Result<Vec<SeriesOut>, ApiError> {
-        let fields = field.map(|f| vec![f]);
-        let filter = ScanFilter { start_ns: start, stop_ns: stop, tags: &tags, fields: fields.as_deref() };
-        let table = store.scan(&measurement, &filter)?;
-        let mut out = Vec::new();
-        for (series_tags, series_fields) in table.series {
-            for (name, column) in series_fields {
-                let mut points = match window {
-                    // Windows align to local midnight for a +08:00 offset, hence the minus.
-                    Some((every, agg)) => aggregate(&column, every, -offset_ns, agg),
-                    None => column.into_iter().collect(),
-                };
+        Ok(store
+            .query(&query)?
+            .into_iter()
+            .map(|mut s| {
                 if let Some(limit) = limit {
-                    points.truncate(limit);
+                    s.points.truncate(limit);
                 }
-                out.push(SeriesOut {
+                SeriesOut {
                     measurement: measurement.clone(),
-                    field: name,
-                    tags: series_tags.iter().cloned().collect(),
-                    points,
-                });
-            }
-        }
-        out.sort_by(|a, b| (&a.tags, &a.field).cmp(&(&b.tags, &b.field)));
-        Ok(out)
+                    field: s.field,
+                    tags: s.tags.into_iter().collect(),
+                    points: s.points,
+                }
+            })
+            .collect())
     })
     .await
     .map_err(ApiError::internal)??;
@@ -271,24 +269,12 @@ async fn deadletters(
         params.get("source").map(|s| vec![("source".to_string(), s.to_string())]).unwrap_or_default();
     let store = state.store.clone();
     let letters = tokio::task::spawn_blocking(move || -> Result<Vec<DeadLetter>, ApiError> {
-        let filter = ScanFilter { start_ns: start, stop_ns: stop, tags: &tags, fields: None };
-        // Newest day partitions first, stopping once `limit` letters are in hand.
-        let table = store.scan_newest(deadletter::MEASUREMENT, &filter, limit)?;
-        // Reassemble points (one per series and timestamp) and turn them back into records.
-        let mut by_time: BTreeMap<(i64, Tags), Vec<(String, FieldValue)>> = BTreeMap::new();
-        for (series_tags, fields) in table.series {
-            for (name, column) in fields {
-                for (t, v) in column {
-                    by_time.entry((t, series_tags.clone())).or_default().push((name.clone(), v));
-                }
-            }
-        }
-        Ok(by_time
+        let query = fieldline_store::Query::new(deadletter::MEASUREMENT).range(start, stop).tags(tags);
+        Ok(store
+            .newest_rows(&query, limit)?
             .into_iter()
-            .rev()
-            .take(limit)
-            .filter_map(|((t, tags), fields)| {
-                DeadLetter::from_point(&Point::new(deadletter::MEASUREMENT, tags, fields, t))
+            .filter_map(|row| {
+                DeadLetter::from_point(&Point::new(deadletter::MEASUREMENT, row.tags, row.fields, row.timestamp_ns))
             })
             .collect())
     })

@@ -34,8 +34,7 @@ use crate::alerts::{Alerts, AlertsConfig, Origin};
 use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
 use fieldline_core::time::NS_PER_SEC;
 use fieldline_core::time::parse_offset;
-use fieldline_store::Store;
-use fieldline_store::table::ScanFilter;
+use fieldline_store::{Query, Store};
 
 /// Device kinds with detectors (NWP feeds are forecasts, not devices).
 const KINDS: [&str; 6] = ["wind_turbine", "pv_inverter", "plant", "met_station", "peony_plot", "pest_trap"];
@@ -771,19 +770,14 @@ fn scan_window(
 ) -> Result<BTreeMap<String, KindRows>, fieldline_store::Error> {
     let mut out = BTreeMap::new();
     for measurement in KINDS {
-        let filter = ScanFilter { start_ns, stop_ns, tags: &[], fields: None };
-        let table = store.scan(measurement, &filter)?;
+        let rows = store.query_rows(&Query::new(measurement).range(start_ns, stop_ns))?;
         let mut devices: BTreeMap<DeviceKey, (String, String, Rows)> = BTreeMap::new();
-        for (tags, fields) in table.series {
-            let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-            let (Some(site), Some(device)) = (tag("site"), tag("device")) else { continue };
+        for row in rows {
+            let (Some(site), Some(device)) = (row.tag("site"), row.tag("device")) else { continue };
             let key = format!("{measurement}/{site}/{device}");
+            let (site, device) = (site.to_string(), device.to_string());
             let entry = devices.entry(key).or_insert_with(|| (site, device, Rows::new()));
-            for (name, column) in fields {
-                for (ts, v) in column {
-                    entry.2.entry(ts.div_euclid(NS_PER_SEC)).or_default().insert(name.clone(), v);
-                }
-            }
+            entry.2.entry(row.timestamp_ns.div_euclid(NS_PER_SEC)).or_default().extend(row.fields);
         }
         out.insert(measurement.to_string(), KindRows { devices });
     }

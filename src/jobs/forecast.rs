@@ -36,7 +36,7 @@ use time::UtcOffset;
 use super::JobContext;
 use fieldline_core::time::{NS_PER_SEC, SECS_PER_DAY};
 use fieldline_core::time::{format_time, parse_offset};
-use fieldline_store::table::ScanFilter;
+use fieldline_store::Query;
 
 const SLOT: i64 = 900;
 /// Measurement of issued forecasts.
@@ -219,25 +219,13 @@ impl Forecaster {
     fn discover(&self, ctx: &JobContext) -> Vec<Plant> {
         let meters = ctx.store.series(Some("plant"), &[]);
         let latest_capacity = |site: &str| -> Option<f64> {
-            let filter_tags = vec![("site".to_string(), site.to_string())];
-            let fields = vec!["capacity_mw".to_string()];
             let last = meters
                 .iter()
                 .find(|s| s.tags.get("site").map(String::as_str) == Some(site) && s.field == "capacity_mw")?;
-            let filter = ScanFilter {
-                start_ns: last.last_ns,
-                stop_ns: last.last_ns + 1,
-                tags: &filter_tags,
-                fields: Some(&fields),
-            };
-            let table = ctx.store.scan("plant", &filter).ok()?;
-            table
-                .series
-                .values()
-                .flat_map(|f| f.values())
-                .flat_map(|c| c.values())
-                .filter_map(FieldValue::as_f64)
-                .last()
+            let query =
+                Query::new("plant").range(last.last_ns, last.last_ns + 1).tag("site", site).fields(["capacity_mw"]);
+            let series = ctx.store.query(&query).ok()?;
+            series.iter().flat_map(|s| &s.points).filter_map(|(_, v)| v.as_f64()).next_back()
         };
         let location = |p: Option<&PlantConfig>| Location {
             lat: p.and_then(|p| p.latitude).unwrap_or(self.config.latitude),
@@ -507,19 +495,18 @@ impl Inputs {
         let from = floor_slot(from);
         let to = floor_slot(to) + SLOT;
         let times: Vec<i64> = (from + SLOT..=to).step_by(SLOT as usize).collect();
-        let site = vec![("site".to_string(), plant.site.clone())];
         let slot_means = |measurement: &str, fields: &[&str]| -> Result<Vec<(String, Vec<f64>)>, Error> {
-            let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-            let filter =
-                ScanFilter { start_ns: from * NS_PER_SEC, stop_ns: to * NS_PER_SEC, tags: &site, fields: Some(&names) };
-            let table = ctx.store.scan(measurement, &filter)?;
+            let query = Query::new(measurement)
+                .range(from * NS_PER_SEC, to * NS_PER_SEC)
+                .tag("site", plant.site.as_str())
+                .fields(fields.iter().copied());
+            let series = ctx.store.query(&query)?;
             let mut out = Vec::new();
-            for name in &names {
+            for name in fields {
                 let mut sum = vec![0.0; times.len()];
                 let mut n = vec![0u32; times.len()];
-                for fields in table.series.values() {
-                    let Some(column) = fields.get(name) else { continue };
-                    for (ts, v) in column {
+                for s in series.iter().filter(|s| s.field == *name) {
+                    for (ts, v) in &s.points {
                         let Some(x) = v.as_f64().filter(|x| x.is_finite()) else { continue };
                         // A reading stamped t belongs to the slot ending at or after t.
                         let end = (ts.div_euclid(NS_PER_SEC) + SLOT - 1).div_euclid(SLOT) * SLOT;
@@ -531,7 +518,7 @@ impl Inputs {
                     }
                 }
                 out.push((
-                    name.clone(),
+                    name.to_string(),
                     sum.iter().zip(&n).map(|(s, &k)| if k == 0 { f64::NAN } else { s / f64::from(k) }).collect(),
                 ));
             }
@@ -553,27 +540,20 @@ impl Inputs {
         }
 
         // NWP runs that can matter: issued up to 4 days before the window.
-        let names: Vec<String> = NWP_FIELDS.iter().map(|f| f.to_string()).collect();
-        let filter = ScanFilter {
-            start_ns: (from - 4 * SECS_PER_DAY) * NS_PER_SEC,
-            stop_ns: to * NS_PER_SEC,
-            tags: &site,
-            fields: Some(&names),
-        };
-        let nwp = ctx.store.scan("nwp", &filter)?;
+        let query = Query::new("nwp")
+            .range((from - 4 * SECS_PER_DAY) * NS_PER_SEC, to * NS_PER_SEC)
+            .tag("site", plant.site.as_str())
+            .fields(NWP_FIELDS);
+        let nwp = ctx.store.query(&query)?;
         let delay = i64::from(config.nwp_delay_minutes) * 60;
         let mut runs: BTreeMap<i64, BTreeMap<i64, [f64; 7]>> = BTreeMap::new();
-        for (tags, fields) in &nwp.series {
-            let Some(issued) = tags.iter().find(|(k, _)| k == "issued").and_then(|(_, v)| parse_issued(v)) else {
-                continue;
-            };
+        for series in &nwp {
+            let Some(issued) = series.tag("issued").and_then(parse_issued) else { continue };
+            let Some(k) = NWP_FIELDS.iter().position(|f| *f == series.field) else { continue };
             let run = runs.entry(issued + delay).or_default();
-            for (k, name) in NWP_FIELDS.iter().enumerate() {
-                let Some(column) = fields.get(*name) else { continue };
-                for (ts, v) in column {
-                    let row = run.entry(ts.div_euclid(NS_PER_SEC)).or_insert([f64::NAN; 7]);
-                    row[k] = v.as_f64().unwrap_or(f64::NAN);
-                }
+            for (ts, v) in &series.points {
+                let row = run.entry(ts.div_euclid(NS_PER_SEC)).or_insert([f64::NAN; 7]);
+                row[k] = v.as_f64().unwrap_or(f64::NAN);
             }
         }
         Ok(Inputs { times, power, curtailed, met, runs, offset_s, issue_hour: config.issue_hour })
@@ -808,23 +788,17 @@ pub fn forecast_for_day(
     end: i64,
     offset_s: i32,
 ) -> Result<BTreeMap<i64, f64>, Error> {
-    let tags = vec![("site".to_string(), site.to_string()), ("horizon".to_string(), horizon.as_str().to_string())];
-    let fields = vec!["p50_mw".to_string()];
-    let filter = ScanFilter {
-        start_ns: (start + 1) * NS_PER_SEC,
-        stop_ns: (end + 1) * NS_PER_SEC,
-        tags: &tags,
-        fields: Some(&fields),
-    };
-    let table = ctx.store.scan(FORECAST_MEASUREMENT, &filter)?;
+    let query = Query::new(FORECAST_MEASUREMENT)
+        .range((start + 1) * NS_PER_SEC, (end + 1) * NS_PER_SEC)
+        .tag("site", site)
+        .tag("horizon", horizon.as_str())
+        .fields(["p50_mw"]);
+    let forecasts = ctx.store.query(&query)?;
     let day = local_day(start, offset_s);
     let mut out: BTreeMap<i64, (i64, f64)> = BTreeMap::new();
-    for (series_tags, series_fields) in &table.series {
-        let Some(issued) = series_tags.iter().find(|(k, _)| k == "issued").and_then(|(_, v)| parse_issued(v)) else {
-            continue;
-        };
-        let Some(column) = series_fields.get("p50_mw") else { continue };
-        for (ts, v) in column {
+    for series in &forecasts {
+        let Some(issued) = series.tag("issued").and_then(parse_issued) else { continue };
+        for (ts, v) in &series.points {
             let t = ts.div_euclid(NS_PER_SEC);
             let wanted = match horizon {
                 Horizon::ShortTerm => local_day(issued, offset_s) == day - 1,

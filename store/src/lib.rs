@@ -17,11 +17,14 @@
 //! [`Store::problems`] (so `/health` says "degraded"); damaged files go to `quarantine/`.
 
 pub mod crash;
-pub mod partition;
+mod partition;
 pub mod query;
-pub mod table;
+mod table;
 pub mod wal;
 mod writer;
+
+pub use query::{Agg, Query, Row, Series, TimeRange, Window};
+pub use table::Tags;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -37,7 +40,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 use partition::{PartitionMeta, day_of};
-use table::{Buffer, ScanFilter, Table, Tags, scan_into};
+use table::{Buffer, ScanFilter, Table, scan_into};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -416,9 +419,32 @@ impl Store {
         Ok(())
     }
 
+    /// Answers `query`: every matching series (one per tag set and field, ordered by tags then
+    /// field), each aggregated into windows if the query has one. Blocking.
+    pub fn query(&self, query: &Query) -> Result<Vec<Series>> {
+        Ok(query::to_series(self.scan(&query.measurement, &query.filter())?, query.window))
+    }
+
+    /// Answers `query` as rows: per series and timestamp, the fields written then (or, with a
+    /// window, the windows starting then), ordered by tags then time. Blocking.
+    pub fn query_rows(&self, query: &Query) -> Result<Vec<Row>> {
+        Ok(query::to_rows(self.scan(&query.measurement, &query.filter())?, query.window))
+    }
+
+    /// The newest `limit` rows of `query`, newest first: day partitions are read newest first
+    /// and only until `limit` rows newer than every unread one are in hand, so "the latest N"
+    /// does not load everything (the dead-letter listing). Blocking.
+    pub fn newest_rows(&self, query: &Query, limit: usize) -> Result<Vec<Row>> {
+        let table = self.scan_newest(&query.measurement, &query.filter(), limit)?;
+        let mut rows = query::to_rows(table, query.window);
+        rows.sort_by(|a, b| (b.timestamp_ns, &b.tags).cmp(&(a.timestamp_ns, &a.tags)));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
     /// Reads every value of `measurement` that passes `filter`: Parquet partitions first,
     /// then the buffers, so the newest write of a series and timestamp wins. Blocking.
-    pub fn scan(&self, measurement: &str, filter: &ScanFilter<'_>) -> Result<Table> {
+    fn scan(&self, measurement: &str, filter: &ScanFilter<'_>) -> Result<Table> {
         // Take the buffers before the file list: a snapshot renames its files before it drops
         // its buffer, so whichever state is seen, nothing is missed.
         let mut from_buffers = Table::default();
@@ -458,10 +484,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Like [`Store::scan`], but reads day partitions newest first and stops once `limit`
+    /// Like `scan`, but reads day partitions newest first and stops once `limit`
     /// values newer than every unread partition are in hand, so "the latest N" does not load
     /// everything (the dead-letter listing). The result may hold more than `limit` values.
-    pub fn scan_newest(&self, measurement: &str, filter: &ScanFilter<'_>, limit: usize) -> Result<Table> {
+    fn scan_newest(&self, measurement: &str, filter: &ScanFilter<'_>, limit: usize) -> Result<Table> {
         let mut from_buffers = Table::default();
         {
             let state = self.shared.buffers.read().map_err(|_| Error::Other("buffer lock poisoned".into()))?;

@@ -123,7 +123,6 @@ pub struct PartitionMeta {
     pub measurement: String,
     pub day: i64,
     pub series: Vec<SeriesStats>,
-    pub rows: usize,
     /// Set once the data checksum was verified in this process.
     verified: AtomicBool,
 }
@@ -308,7 +307,6 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
         stats.push(SeriesStats { tags: tags.clone(), fields: field_stats });
     }
 
-    let rows = times.len();
     let mut schema_fields =
         vec![Field::new(TIME_COLUMN, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false)];
     let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC"))];
@@ -362,7 +360,6 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
         measurement: measurement.to_string(),
         day,
         series: stats,
-        rows,
         verified: AtomicBool::new(true),
     })
 }
@@ -502,7 +499,7 @@ pub fn read_meta(path: &Path) -> Result<PartitionMeta> {
 }
 
 fn read_meta_unguarded(path: &Path) -> Result<PartitionMeta> {
-    let (builder, kv) = footer(path)?;
+    let (_, kv) = footer(path)?;
     catalog_entries(path, &kv)?;
     let measurement = kv.get(META_MEASUREMENT).cloned().ok_or_else(|| corrupt(path, "no measurement in the footer"))?;
     let series: Vec<SeriesStats> = match kv.get(META_SERIES) {
@@ -514,8 +511,7 @@ fn read_meta_unguarded(path: &Path) -> Result<PartitionMeta> {
         .and_then(|s| s.to_str())
         .and_then(parse_day_name)
         .ok_or_else(|| Error::Other(format!("{}: file name is not a day", path.display())))?;
-    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    Ok(PartitionMeta { path: path.to_path_buf(), measurement, day, series, rows, verified: AtomicBool::new(false) })
+    Ok(PartitionMeta { path: path.to_path_buf(), measurement, day, series, verified: AtomicBool::new(false) })
 }
 
 /// A partition file whose footer is damaged, and what is wrong with it.
@@ -705,7 +701,6 @@ mod tests {
         let path = partition_path(dir.path(), "wind_turbine", 0);
         let table = sample();
         let meta = write(&path, "wind_turbine", 0, &table).unwrap();
-        assert_eq!(meta.rows, 10);
         let back = read_all(&path).unwrap();
         assert_eq!(back.series, table.series);
         let reread = read_meta(&path).unwrap();

@@ -1,11 +1,187 @@
-//! Query semantics on top of [`super::Store::scan`]: windowed aggregation of one field's
-//! values. Windows are aligned to the epoch shifted by `offset_ns` (so `every=1d` with a
-//! +08:00 offset gives Heze calendar days) and labelled by their start; empty windows are
-//! omitted.
+//! The store's query API: a typed [`Query`] (measurement, time range, tag filters, fields,
+//! an optional aggregation [`Window`]) answered by [`Store::query`] as [`Series`] (one field
+//! of one tag set, time-ordered) or by [`Store::query_rows`] as [`Row`]s (the fields of one
+//! series at one timestamp, pivoted here so no caller rebuilds rows from columns).
+//!
+//! Windows are aligned to the epoch shifted by `offset_ns` (so `every=1d` with a +08:00 offset
+//! gives Heze calendar days) and labelled by their start; empty windows are omitted.
+//!
+//! [`Store::query`]: crate::Store::query
+//! [`Store::query_rows`]: crate::Store::query_rows
+
+use std::collections::BTreeMap;
 
 use fieldline_core::FieldValue;
 
-use super::table::Column;
+use super::table::{Column, ScanFilter, SeriesFields, Table, Tags};
+
+/// A half-open time range `[start_ns, stop_ns)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start_ns: i64,
+    pub stop_ns: i64,
+}
+
+impl TimeRange {
+    /// Every representable time.
+    pub const ALL: TimeRange = TimeRange { start_ns: i64::MIN, stop_ns: i64::MAX };
+
+    pub fn new(start_ns: i64, stop_ns: i64) -> Self {
+        TimeRange { start_ns, stop_ns }
+    }
+}
+
+/// Aggregation windows `[start, start + every_ns)`, aligned to the epoch plus `offset_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub every_ns: i64,
+    pub offset_ns: i64,
+    pub agg: Agg,
+}
+
+/// What to read: one measurement, a time range, tag equalities, optionally some fields, and
+/// optionally windows to aggregate each series into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub measurement: String,
+    pub range: TimeRange,
+    /// Every `(key, value)` must be a tag of the series.
+    pub tags: Vec<(String, String)>,
+    /// `None` = every field.
+    pub fields: Option<Vec<String>>,
+    pub window: Option<Window>,
+}
+
+impl Query {
+    /// Every value of `measurement`, all time, no aggregation.
+    pub fn new(measurement: impl Into<String>) -> Self {
+        Query { measurement: measurement.into(), range: TimeRange::ALL, tags: Vec::new(), fields: None, window: None }
+    }
+
+    /// Only `[start_ns, stop_ns)`.
+    pub fn range(mut self, start_ns: i64, stop_ns: i64) -> Self {
+        self.range = TimeRange::new(start_ns, stop_ns);
+        self
+    }
+
+    /// Only series with tag `key` = `value` (may be given several times).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// Only series with all of these tags.
+    pub fn tags(mut self, tags: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.tags.extend(tags);
+        self
+    }
+
+    /// Only these fields.
+    pub fn fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
+        self.fields = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Aggregate each series into windows.
+    pub fn window(mut self, window: Window) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    pub(crate) fn filter(&self) -> ScanFilter<'_> {
+        ScanFilter {
+            start_ns: self.range.start_ns,
+            stop_ns: self.range.stop_ns,
+            tags: &self.tags,
+            fields: self.fields.as_deref(),
+        }
+    }
+}
+
+/// One field of one series: its values in time order (or its windows, labelled by start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub tags: Tags,
+    pub field: String,
+    pub points: Vec<(i64, FieldValue)>,
+}
+
+impl Series {
+    /// Value of tag `key`, if present.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_of(&self.tags, key)
+    }
+}
+
+/// The fields one series holds at one timestamp: a point again, as it was written (the last
+/// write of each field wins).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub tags: Tags,
+    pub timestamp_ns: i64,
+    pub fields: Vec<(String, FieldValue)>,
+}
+
+impl Row {
+    /// Value of tag `key`, if present.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_of(&self.tags, key)
+    }
+
+    /// Value of field `name`, if present.
+    pub fn field(&self, name: &str) -> Option<&FieldValue> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Field `name` as a number (see [`FieldValue::as_f64`]).
+    pub fn f64(&self, name: &str) -> Option<f64> {
+        self.field(name).and_then(FieldValue::as_f64)
+    }
+}
+
+fn tag_of<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// A scanned table as series, ordered by tags then field, each aggregated if asked.
+pub(crate) fn to_series(table: Table, window: Option<Window>) -> Vec<Series> {
+    let mut out = Vec::new();
+    for (tags, fields) in table.series {
+        for (field, column) in fields {
+            let points = match window {
+                Some(w) => aggregate(&column, w.every_ns, w.offset_ns, w.agg),
+                None => column.into_iter().collect(),
+            };
+            if !points.is_empty() {
+                out.push(Series { tags: tags.clone(), field, points });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.tags, &a.field).cmp(&(&b.tags, &b.field)));
+    out
+}
+
+/// A scanned table as rows, ordered by tags then time; fields in name order. With a window,
+/// each field is aggregated first and a row holds the windows that start together.
+pub(crate) fn to_rows(table: Table, window: Option<Window>) -> Vec<Row> {
+    let mut series: Vec<(Tags, SeriesFields)> = table.series.into_iter().collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rows = Vec::new();
+    for (tags, fields) in series {
+        let mut by_time: BTreeMap<i64, Vec<(String, FieldValue)>> = BTreeMap::new();
+        for (name, column) in fields {
+            let points = match window {
+                Some(w) => aggregate(&column, w.every_ns, w.offset_ns, w.agg),
+                None => column.into_iter().collect(),
+            };
+            for (t, v) in points {
+                by_time.entry(t).or_default().push((name.clone(), v));
+            }
+        }
+        rows.extend(by_time.into_iter().map(|(timestamp_ns, fields)| Row { tags: tags.clone(), timestamp_ns, fields }));
+    }
+    rows
+}
 
 /// Aggregate function of a windowed query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,6 +45,7 @@ impl Table {
     }
 
     /// Number of stored values.
+    #[cfg(test)]
     pub fn values(&self) -> usize {
         self.series.values().flat_map(|f| f.values()).map(BTreeMap::len).sum()
     }
