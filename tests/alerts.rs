@@ -4,6 +4,8 @@
 //! with the saved detector state, and again with it deleted so detectors relearn from stored
 //! history — raises no burst of new alerts.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! middle of a stream lose nothing Mosquitto acknowledged to the publisher; a full disk
 //! delays readings but loses none; the broker password never reaches the logs.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 mod mqtt_support;
 

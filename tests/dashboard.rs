@@ -2,6 +2,8 @@
 //! in-process server with data and must finish rendering it (the page marks `data-ready`)
 //! with charts drawn from the API, not an error.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::process::Command;

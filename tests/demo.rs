@@ -3,6 +3,8 @@
 //! stream from its first reading (not only once it has caught up with the wall clock), and
 //! SIGTERM stops it with exit code 0.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::time::Duration;

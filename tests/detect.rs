@@ -1,6 +1,8 @@
 //! `fieldline detect` end to end: a NAB-format series scored row by row without look-ahead,
 //! and the evaluation mode on a small hand-made simulator directory.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 use std::path::Path;
 use std::process::{Command, Output};
 

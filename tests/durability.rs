@@ -2,6 +2,8 @@
 //! stream of QoS 1 publishes, restart on the same data dir, and every reading whose PUBACK
 //! the publisher received is there exactly once.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::collections::BTreeSet;

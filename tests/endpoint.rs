@@ -1,6 +1,8 @@
 //! Readings through fieldline's own MQTT endpoint, with real clients (`mosquitto_pub` for
 //! v3.1.1 and v5, rumqttc), into the store and back out of `/api/v1/query`.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::time::Duration;

@@ -6,6 +6,8 @@
 //!
 //! The tmpfs and bind mounts need root, as CI runs.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::collections::BTreeSet;

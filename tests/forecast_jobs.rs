@@ -3,6 +3,8 @@
 //! finished days, serves them on `/api/v1/forecasts*` (JSON and E file) and publishes the
 //! live issue to MQTT subscribers.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::time::Duration;

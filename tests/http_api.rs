@@ -2,6 +2,8 @@
 //! failure), queries with aggregation windows checked against a hand-computed example,
 //! CSV output, error bodies and API tokens.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::io::Write;

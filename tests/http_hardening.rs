@@ -5,6 +5,8 @@
 //! dashboard's session cookie works for reads but not for cross-origin writes; a token from
 //! `fieldline token` works while the configuration holds only its SHA-256.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::time::Duration;

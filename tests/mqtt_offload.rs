@@ -7,6 +7,8 @@
 //! that worker would be held and the small publish could not be acknowledged at all. This
 //! test owns its binary because it installs the process-wide tracing subscriber.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::sync::mpsc::{Receiver, SyncSender};

@@ -3,6 +3,8 @@
 //! exist, client ids that try to widen `%c` ACL filters, argon2id password hashes made by
 //! `fieldline passwd`, and the cap on subscriptions per session.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 mod mqtt_support;
 

@@ -3,6 +3,8 @@
 //! TLS port, clear errors for bad files), and the broker client reading from Debian's
 //! Mosquitto over `mqtts://` with a client certificate.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 mod mqtt_support;
 

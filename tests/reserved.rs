@@ -3,6 +3,8 @@
 //! anonymously on `fl/v1/lp`, by an ordinary MQTT user or with an ordinary write token is
 //! dead-lettered and never served; a user or token given `write_reserved` may write it.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use common::{TestServer, mosquitto_pub};

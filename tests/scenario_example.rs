@@ -1,5 +1,7 @@
 //! The example scenario the README points at really runs.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 use std::process::Command;
 
 #[test]

@@ -2,6 +2,8 @@
 //! truth that the data visibly bears out, NWP errors that grow with lead time, and a
 //! backfill over HTTP followed by live MQTT into an in-process server.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,6 +2,8 @@
 //! with rustls and a private CA that fieldline trusts through `[alerts] webhook_ca`; the
 //! receiver gets the alert's JSON. A `webhook_ca` that cannot be read stops start-up.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 mod common;
 
 use std::sync::{Arc, Mutex};

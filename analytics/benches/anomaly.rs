@@ -3,6 +3,8 @@
 //! a temperature-like series with noise, two spikes and a stuck hour), so criterion's
 //! elements/s is readings per second on one core, warm-up included.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use fieldline_analytics::anomaly::peer::{PeerDrift, PeerDriftConfig};
 use fieldline_analytics::anomaly::pest::{PestConfig, PestOutbreak};

@@ -2,6 +2,8 @@
 //! feature builder call in bulk: one iteration computes a day of 1-minute positions at Heze,
 //! so criterion's elements/s is positions per second.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use fieldline_analytics::solar;
 

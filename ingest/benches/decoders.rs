@@ -2,6 +2,8 @@
 //! message, a 100-reading JSON array, a SenML pack, 100 lines of line protocol, the line
 //! protocol encoder the write-ahead log uses, and schema validation.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

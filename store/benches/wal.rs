@@ -1,6 +1,8 @@
 //! The WAL append path: framing + write per record, and what group commit buys when every
 //! group ends in an fdatasync. Run: `cargo bench --bench wal`.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

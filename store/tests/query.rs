@@ -1,6 +1,8 @@
 //! The typed query API against a real store in a temporary directory: the same answers from
 //! the in-memory buffer, from Parquet after a snapshot, and after a restart.
 
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
 use fieldline_core::time::NS_PER_SEC;
 use fieldline_core::{FieldValue, Point};
 use fieldline_store::{Agg, Query, Row, Series, Store, StoreConfig, Window};
