@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType, UInt64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch, TimestampNanosecondArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use fieldline_core::FieldValue;
 use parquet::arrow::ArrowWriter;
@@ -34,7 +34,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
-use super::table::{ScanFilter, Table, Tags, tags_match};
+use super::table::{Column, ScanFilter, SeriesFields, Table, Tags};
 use super::{Error, Result};
 use fieldline_core::time::NS_PER_DAY;
 
@@ -606,47 +606,99 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Resu
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
     let reader = builder.with_projection(mask).build().map_err(|e| corrupt(path, e))?;
-    for batch in reader {
+    'batches: for batch in reader {
         let batch = batch.map_err(|e| corrupt(path, e))?;
         let bschema = batch.schema();
         let col = |name: &str| bschema.index_of(name).ok().map(|i| batch.column(i).clone());
         let times = col(TIME_COLUMN).ok_or_else(|| corrupt(path, "no time column"))?;
         let times =
             times.as_primitive_opt::<TimestampNanosecondType>().ok_or_else(|| corrupt(path, "time column type"))?;
-        let mut tag_arrays = Vec::with_capacity(tag_cols.len());
+        let mut tag_arrays: Vec<(&String, &StringArray)> = Vec::with_capacity(tag_cols.len());
+        let mut tag_columns = Vec::with_capacity(tag_cols.len());
         for (column, key) in &tag_cols {
             let Some(array) = col(column) else { continue };
-            if array.as_string_opt::<i32>().is_none() {
-                return Err(corrupt(path, format!("tag column {column} is not text")));
+            tag_columns.push((key, array));
+        }
+        for (key, array) in &tag_columns {
+            let strings =
+                array.as_string_opt::<i32>().ok_or_else(|| corrupt(path, format!("tag column {key} is not text")))?;
+            tag_arrays.push((*key, strings));
+        }
+        // The filter's tags as (column, value): checked on the borrowed strings, before any
+        // String is built. A key with no column in this batch matches no row.
+        let mut wanted: Vec<(&StringArray, &str)> = Vec::with_capacity(filter.tags.len());
+        for (k, v) in filter.tags {
+            match tag_arrays.iter().find(|(key, _)| *key == k) {
+                Some((_, strings)) => wanted.push((*strings, v.as_str())),
+                None => continue 'batches,
             }
-            tag_arrays.push((key.clone(), array));
         }
         let field_arrays: Vec<(String, ArrayRef)> =
             field_cols.iter().filter_map(|(column, field)| col(column).map(|a| (field.clone(), a))).collect();
+        // Rows are sorted by series, so a run of rows shares one tag set: gather the run's
+        // values under it and look the series up once per run, not once per row.
+        let mut run: Option<(Tags, SeriesFields)> = None;
         for row in 0..batch.num_rows() {
             let ts = times.value(row);
             if ts < filter.start_ns || ts >= filter.stop_ns {
                 continue;
             }
-            let mut tags: Tags = Vec::with_capacity(tag_arrays.len());
-            for (key, array) in &tag_arrays {
-                let strings = array.as_string::<i32>();
-                if strings.is_valid(row) {
-                    tags.push((key.clone(), strings.value(row).to_string()));
-                }
-            }
-            if !tags_match(&tags, filter.tags) {
+            if !wanted.iter().all(|(strings, v)| strings.is_valid(row) && strings.value(row) == *v) {
                 continue;
             }
-            let series = out.series.entry(tags).or_default();
+            if !run.as_ref().is_some_and(|(tags, _)| same_tags(&tag_arrays, row, tags)) {
+                if let Some((tags, fields)) = run.take() {
+                    add_series(out, tags, fields);
+                }
+                let tags: Tags = tag_arrays
+                    .iter()
+                    .filter(|(_, strings)| strings.is_valid(row))
+                    .map(|(key, strings)| ((*key).clone(), strings.value(row).to_string()))
+                    .collect();
+                run = Some((tags, SeriesFields::new()));
+            }
+            let Some((_, fields)) = run.as_mut() else { continue };
             for (name, array) in &field_arrays {
                 if let Some(v) = value_at(array, row) {
-                    series.entry(name.clone()).or_default().insert(ts, v);
+                    match fields.get_mut(name) {
+                        Some(column) => {
+                            column.insert(ts, v);
+                        }
+                        None => {
+                            fields.insert(name.clone(), Column::from([(ts, v)]));
+                        }
+                    }
                 }
             }
         }
+        if let Some((tags, fields)) = run {
+            add_series(out, tags, fields);
+        }
     }
     Ok(())
+}
+
+/// Whether row `row` carries exactly `tags` (the non-null tag columns, in column order).
+fn same_tags(tag_arrays: &[(&String, &StringArray)], row: usize, tags: &Tags) -> bool {
+    let mut expected = tags.iter();
+    for (key, strings) in tag_arrays {
+        if !strings.is_valid(row) {
+            continue;
+        }
+        match expected.next() {
+            Some((k, v)) if k == *key && v == strings.value(row) => {}
+            _ => return false,
+        }
+    }
+    expected.next().is_none()
+}
+
+/// Adds one run of a series' values to `out` (a file holds each series and timestamp once).
+fn add_series(out: &mut Table, tags: Tags, fields: SeriesFields) {
+    let series = out.series.entry(tags).or_default();
+    for (name, column) in fields {
+        series.entry(name).or_default().extend(column);
+    }
 }
 
 /// Reads a whole partition (for merging into a new snapshot), checking its data checksum.
