@@ -34,7 +34,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
-use super::table::{Column, ScanFilter, SeriesFields, Table, Tags};
+use super::table::{Column, ScanFilter, Table, Tags};
 use super::{Error, Result};
 use fieldline_core::time::NS_PER_DAY;
 
@@ -637,7 +637,7 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Resu
             field_cols.iter().filter_map(|(column, field)| col(column).map(|a| (field.clone(), a))).collect();
         // Rows are sorted by series, so a run of rows shares one tag set: gather the run's
         // values under it and look the series up once per run, not once per row.
-        let mut run: Option<(Tags, SeriesFields)> = None;
+        let mut run: Option<(Tags, Vec<RunColumn>)> = None;
         for row in 0..batch.num_rows() {
             let ts = times.value(row);
             if ts < filter.start_ns || ts >= filter.stop_ns {
@@ -647,32 +647,25 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Resu
                 continue;
             }
             if !run.as_ref().is_some_and(|(tags, _)| same_tags(&tag_arrays, row, tags)) {
-                if let Some((tags, fields)) = run.take() {
-                    add_series(out, tags, fields);
+                if let Some((tags, values)) = run.take() {
+                    add_series(out, tags, &field_arrays, values);
                 }
                 let tags: Tags = tag_arrays
                     .iter()
                     .filter(|(_, strings)| strings.is_valid(row))
                     .map(|(key, strings)| ((*key).clone(), strings.value(row).to_string()))
                     .collect();
-                run = Some((tags, SeriesFields::new()));
+                run = Some((tags, vec![Vec::new(); field_arrays.len()]));
             }
-            let Some((_, fields)) = run.as_mut() else { continue };
-            for (name, array) in &field_arrays {
+            let Some((_, values)) = run.as_mut() else { continue };
+            for ((_, array), column) in field_arrays.iter().zip(values.iter_mut()) {
                 if let Some(v) = value_at(array, row) {
-                    match fields.get_mut(name) {
-                        Some(column) => {
-                            column.insert(ts, v);
-                        }
-                        None => {
-                            fields.insert(name.clone(), Column::from([(ts, v)]));
-                        }
-                    }
+                    column.push((ts, v));
                 }
             }
         }
-        if let Some((tags, fields)) = run {
-            add_series(out, tags, fields);
+        if let Some((tags, values)) = run {
+            add_series(out, tags, &field_arrays, values);
         }
     }
     Ok(())
@@ -693,11 +686,23 @@ fn same_tags(tag_arrays: &[(&String, &StringArray)], row: usize, tags: &Tags) ->
     expected.next().is_none()
 }
 
-/// Adds one run of a series' values to `out` (a file holds each series and timestamp once).
-fn add_series(out: &mut Table, tags: Tags, fields: SeriesFields) {
+/// One field's values in a run of rows, in time order.
+type RunColumn = Vec<(i64, FieldValue)>;
+
+/// Adds one run of a series' values (time-ordered, one list per field of `field_arrays`) to
+/// `out`: a series new to `out` is built in bulk from the sorted list.
+fn add_series(out: &mut Table, tags: Tags, field_arrays: &[(String, ArrayRef)], values: Vec<RunColumn>) {
     let series = out.series.entry(tags).or_default();
-    for (name, column) in fields {
-        series.entry(name).or_default().extend(column);
+    for ((name, _), column) in field_arrays.iter().zip(values) {
+        if column.is_empty() {
+            continue;
+        }
+        match series.get_mut(name) {
+            Some(existing) => existing.extend(column),
+            None => {
+                series.insert(name.clone(), column.into_iter().collect::<Column>());
+            }
+        }
     }
 }
 

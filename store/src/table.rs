@@ -34,12 +34,19 @@ impl Table {
         n
     }
 
-    /// Overlays `newer` on `self` (newer values win).
+    /// Overlays `newer` on `self` (newer values win). A column `self` lacks is moved, not
+    /// copied. (Not `BTreeMap::append`: it rebuilds the whole map, so gathering day after day
+    /// into one table became quadratic.)
     pub fn merge_from(&mut self, newer: Table) {
         for (tags, fields) in newer.series {
             let series = self.series.entry(tags).or_default();
             for (name, column) in fields {
-                series.entry(name).or_default().extend(column);
+                match series.get_mut(&name) {
+                    Some(existing) => existing.extend(column),
+                    None => {
+                        series.insert(name, column);
+                    }
+                }
             }
         }
     }
