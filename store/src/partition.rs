@@ -22,13 +22,13 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType, UInt64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType, UInt64Type};
+use arrow_array::{Array, ArrayRef, PrimitiveArray, RecordBatch, StringArray, TimestampNanosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use fieldline_core::FieldValue;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -431,7 +431,12 @@ fn catalog_entries(path: &Path, kv: &BTreeMap<String, String>) -> Result<()> {
 
 /// The file's key-value footer entries.
 fn footer(path: &Path) -> Result<(ParquetRecordBatchReaderBuilder<File>, BTreeMap<String, String>)> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?).map_err(|e| corrupt(path, e))?;
+    footer_of(File::open(path)?, path)
+}
+
+/// [`footer`] of a file already open (`path` names it in errors).
+fn footer_of(file: File, path: &Path) -> Result<(ParquetRecordBatchReaderBuilder<File>, BTreeMap<String, String>)> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
     let kv = builder
         .metadata()
         .file_metadata()
@@ -560,7 +565,11 @@ pub fn scan(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Result<()>
 }
 
 fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Result<()> {
-    let (builder, kv) = footer(path)?;
+    // One open file for the footer and the dictionary reader: a snapshot may rename a new
+    // file over `path` in between, and its pages do not match this footer.
+    let file = File::open(path)?;
+    let second_handle = file.try_clone()?;
+    let (builder, kv) = footer_of(file, path)?;
     catalog_entries(path, &kv)?;
     let schema = builder.schema().clone();
     let columns: Option<ColumnMap> = match kv.get(META_COLUMNS) {
@@ -605,6 +614,7 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Resu
         return Ok(());
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
+    let builder = with_dictionary_tags(second_handle, builder, &schema, &tag_cols);
     let reader = builder.with_projection(mask).build().map_err(|e| corrupt(path, e))?;
     'batches: for batch in reader {
         let batch = batch.map_err(|e| corrupt(path, e))?;
@@ -613,23 +623,22 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Resu
         let times = col(TIME_COLUMN).ok_or_else(|| corrupt(path, "no time column"))?;
         let times =
             times.as_primitive_opt::<TimestampNanosecondType>().ok_or_else(|| corrupt(path, "time column type"))?;
-        let mut tag_arrays: Vec<(&String, &StringArray)> = Vec::with_capacity(tag_cols.len());
-        let mut tag_columns = Vec::with_capacity(tag_cols.len());
+        let mut tag_arrays: Vec<(&String, ArrayRef)> = Vec::with_capacity(tag_cols.len());
         for (column, key) in &tag_cols {
             let Some(array) = col(column) else { continue };
-            tag_columns.push((key, array));
+            tag_arrays.push((key, array));
         }
-        for (key, array) in &tag_columns {
-            let strings =
-                array.as_string_opt::<i32>().ok_or_else(|| corrupt(path, format!("tag column {key} is not text")))?;
-            tag_arrays.push((*key, strings));
+        let mut tags_of_row: Vec<(&String, TagColumn<'_>)> = Vec::with_capacity(tag_arrays.len());
+        for (key, array) in &tag_arrays {
+            let column = TagColumn::new(array).ok_or_else(|| corrupt(path, format!("tag column {key} is not text")))?;
+            tags_of_row.push((*key, column));
         }
-        // The filter's tags as (column, value): checked on the borrowed strings, before any
+        // The filter's tags, checked on dictionary codes (or borrowed strings) before any
         // String is built. A key with no column in this batch matches no row.
-        let mut wanted: Vec<(&StringArray, &str)> = Vec::with_capacity(filter.tags.len());
+        let mut wanted: Vec<Wanted<'_>> = Vec::with_capacity(filter.tags.len());
         for (k, v) in filter.tags {
-            match tag_arrays.iter().find(|(key, _)| *key == k) {
-                Some((_, strings)) => wanted.push((*strings, v.as_str())),
+            match tags_of_row.iter().find(|(key, _)| *key == k) {
+                Some((_, column)) => wanted.push(column.wanted(v)),
                 None => continue 'batches,
             }
         }
@@ -637,53 +646,134 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Resu
             field_cols.iter().filter_map(|(column, field)| col(column).map(|a| (field.clone(), a))).collect();
         // Rows are sorted by series, so a run of rows shares one tag set: gather the run's
         // values under it and look the series up once per run, not once per row.
-        let mut run: Option<(Tags, Vec<RunColumn>)> = None;
+        let mut run: Option<(usize, Tags, Vec<RunColumn>)> = None;
         for row in 0..batch.num_rows() {
             let ts = times.value(row);
             if ts < filter.start_ns || ts >= filter.stop_ns {
                 continue;
             }
-            if !wanted.iter().all(|(strings, v)| strings.is_valid(row) && strings.value(row) == *v) {
+            if !wanted.iter().all(|w| w.matches(row)) {
                 continue;
             }
-            if !run.as_ref().is_some_and(|(tags, _)| same_tags(&tag_arrays, row, tags)) {
-                if let Some((tags, values)) = run.take() {
+            let same_series = run
+                .as_ref()
+                .is_some_and(|(first, _, _)| tags_of_row.iter().all(|(_, column)| column.same(*first, row)));
+            if !same_series {
+                if let Some((_, tags, values)) = run.take() {
                     add_series(out, tags, &field_arrays, values);
                 }
-                let tags: Tags = tag_arrays
+                let tags: Tags = tags_of_row
                     .iter()
-                    .filter(|(_, strings)| strings.is_valid(row))
-                    .map(|(key, strings)| ((*key).clone(), strings.value(row).to_string()))
+                    .filter_map(|(key, column)| column.value(row).map(|v| ((*key).clone(), v.to_string())))
                     .collect();
-                run = Some((tags, vec![Vec::new(); field_arrays.len()]));
+                run = Some((row, tags, vec![Vec::new(); field_arrays.len()]));
             }
-            let Some((_, values)) = run.as_mut() else { continue };
+            let Some((_, _, values)) = run.as_mut() else { continue };
             for ((_, array), column) in field_arrays.iter().zip(values.iter_mut()) {
                 if let Some(v) = value_at(array, row) {
                     column.push((ts, v));
                 }
             }
         }
-        if let Some((tags, values)) = run {
+        if let Some((_, tags, values)) = run {
             add_series(out, tags, &field_arrays, values);
         }
     }
     Ok(())
 }
 
-/// Whether row `row` carries exactly `tags` (the non-null tag columns, in column order).
-fn same_tags(tag_arrays: &[(&String, &StringArray)], row: usize, tags: &Tags) -> bool {
-    let mut expected = tags.iter();
-    for (key, strings) in tag_arrays {
-        if !strings.is_valid(row) {
-            continue;
+/// Asks the reader for the tag columns as Arrow dictionaries, as Parquet stores them, so rows
+/// are filtered and grouped by integer codes. Falls back to plain strings if the reader
+/// refuses (the scan handles both).
+fn with_dictionary_tags(
+    file: File,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+    schema: &Schema,
+    tag_cols: &[(String, String)],
+) -> ParquetRecordBatchReaderBuilder<File> {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let is_tag = tag_cols.iter().any(|(column, _)| column == f.name());
+            if is_tag && f.data_type() == &DataType::Utf8 {
+                Field::new(f.name(), DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let dictionary_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata.clone()));
+    let options = ArrowReaderOptions::new().with_schema(dictionary_schema);
+    let metadata = builder.metadata().clone();
+    match ArrowReaderMetadata::try_new(metadata, options) {
+        Ok(reader_metadata) => ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_metadata),
+        Err(_) => builder,
+    }
+}
+
+/// One tag column of a batch: dictionary codes and their strings, or plain strings.
+enum TagColumn<'a> {
+    Codes(&'a PrimitiveArray<Int32Type>, &'a StringArray),
+    Text(&'a StringArray),
+}
+
+impl<'a> TagColumn<'a> {
+    fn new(array: &'a ArrayRef) -> Option<Self> {
+        if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>() {
+            return Some(TagColumn::Codes(dictionary.keys(), dictionary.values().as_string_opt::<i32>()?));
         }
-        match expected.next() {
-            Some((k, v)) if k == *key && v == strings.value(row) => {}
-            _ => return false,
+        array.as_string_opt::<i32>().map(TagColumn::Text)
+    }
+
+    fn code(codes: &PrimitiveArray<Int32Type>, row: usize) -> Option<usize> {
+        codes.is_valid(row).then(|| usize::try_from(codes.value(row)).ok()).flatten()
+    }
+
+    /// The row's tag value (`None` when the series lacks this tag).
+    fn value(&self, row: usize) -> Option<&'a str> {
+        match self {
+            TagColumn::Codes(codes, strings) => {
+                Self::code(codes, row).filter(|&i| i < strings.len()).map(|i| strings.value(i))
+            }
+            TagColumn::Text(strings) => strings.is_valid(row).then(|| strings.value(row)),
         }
     }
-    expected.next().is_none()
+
+    /// Whether rows `a` and `b` have the same value (by code where there are codes).
+    fn same(&self, a: usize, b: usize) -> bool {
+        match self {
+            TagColumn::Codes(codes, _) => Self::code(codes, a) == Self::code(codes, b),
+            TagColumn::Text(_) => self.value(a) == self.value(b),
+        }
+    }
+
+    /// A test for `value` on this column: one comparison per dictionary entry, then per row a
+    /// lookup by code.
+    fn wanted(&self, value: &'a str) -> Wanted<'a> {
+        match self {
+            TagColumn::Codes(codes, strings) => Wanted::Codes(
+                codes,
+                (0..strings.len()).map(|i| strings.is_valid(i) && strings.value(i) == value).collect(),
+            ),
+            TagColumn::Text(strings) => Wanted::Text(strings, value),
+        }
+    }
+}
+
+/// One tag equality of a scan filter, prepared for a batch.
+enum Wanted<'a> {
+    Codes(&'a PrimitiveArray<Int32Type>, Vec<bool>),
+    Text(&'a StringArray, &'a str),
+}
+
+impl Wanted<'_> {
+    fn matches(&self, row: usize) -> bool {
+        match self {
+            Wanted::Codes(codes, hits) => TagColumn::code(codes, row).is_some_and(|i| hits.get(i) == Some(&true)),
+            Wanted::Text(strings, value) => strings.is_valid(row) && strings.value(row) == *value,
+        }
+    }
 }
 
 /// One field's values in a run of rows, in time order.
