@@ -62,7 +62,7 @@ pub fn parse_duration(s: &str) -> Result<i64, TimeError> {
 /// Parses a UTC offset `+08:00`, `-03:30`, `Z` or `UTC`.
 pub fn parse_offset(s: &str) -> Result<UtcOffset, TimeError> {
     let err = || TimeError(format!("invalid time zone offset {s:?}: use e.g. +08:00 or Z"));
-    if s == "Z" || s.eq_ignore_ascii_case("utc") {
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
         return Ok(UtcOffset::UTC);
     }
     let (sign, rest) = match s.as_bytes().first() {

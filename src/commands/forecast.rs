@@ -190,11 +190,7 @@ fn print_summary(r: &Report) {
 }
 
 fn parse_offset(text: &str) -> anyhow::Result<UtcOffset> {
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
-        return Ok(UtcOffset::UTC);
-    }
-    UtcOffset::parse(t, format_description!("[offset_hour sign:mandatory]:[offset_minute]"))
+    fieldline_core::time::parse_offset(text.trim())
         .with_context(|| format!("--tz {text:?} is not an offset like +08:00"))
 }
 
