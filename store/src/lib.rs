@@ -469,17 +469,18 @@ impl Store {
                 None => Vec::new(),
             }
         };
-        let mut out = Table::default();
+        let mut runs = partition::Runs::default();
         for meta in partitions {
             if !partition_may_match(&meta, filter) {
                 continue;
             }
-            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut out));
+            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut runs));
             if let Err(Error::Corrupt { detail, .. }) = &read {
                 self.shared.quarantine_partition(&meta, detail)?;
             }
             read?;
         }
+        let mut out = runs.into_table();
         out.merge_from(from_buffers);
         Ok(out)
     }
@@ -508,25 +509,28 @@ impl Store {
                 None => Vec::new(),
             }
         };
-        let mut out = Table::default();
+        let mut runs = partition::Runs::default();
         for meta in partitions {
             // Everything this and the older partitions hold is before the next day began.
             let next_day = meta.day.saturating_add(1).saturating_mul(fieldline_core::time::NS_PER_DAY);
-            let newer = |t: &Table| -> usize {
-                t.series.values().map(|f| f.values().map(|c| c.range(next_day..).count()).max().unwrap_or(0)).sum()
-            };
-            if newer(&out) + newer(&from_buffers) >= limit.max(1) {
+            let buffered: usize = from_buffers
+                .series
+                .values()
+                .map(|f| f.values().map(|c| c.range(next_day..).count()).max().unwrap_or(0))
+                .sum();
+            if runs.count_from(next_day) + buffered >= limit.max(1) {
                 break;
             }
             if !partition_may_match(&meta, filter) {
                 continue;
             }
-            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut out));
+            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut runs));
             if let Err(Error::Corrupt { detail, .. }) = &read {
                 self.shared.quarantine_partition(&meta, detail)?;
             }
             read?;
         }
+        let mut out = runs.into_table();
         out.merge_from(from_buffers);
         Ok(out)
     }

@@ -556,15 +556,60 @@ pub fn discover(root: &Path) -> Result<(Vec<PartitionMeta>, Vec<Damaged>)> {
 
 /// Reads the rows of a partition that pass `filter` into `out` (newer data in `out` is
 /// overwritten, so scan partitions before buffers). Decoding errors are [`Error::Corrupt`].
-pub fn scan(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Result<()> {
-    // Rows go to a table of their own first, so a file that fails half-way adds nothing.
-    let mut rows = Table::default();
+pub fn scan(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
+    // Rows go to runs of their own first, so a file that fails half-way adds nothing.
+    let mut rows = Runs::default();
     guarded(path, || scan_unguarded(path, filter, &mut rows))?;
-    out.merge_from(rows);
+    out.append(rows);
     Ok(())
 }
 
-fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Table) -> Result<()> {
+/// What scans of day files gather: per series and field, values in file order. Day files
+/// hold disjoint days, so gathering is appending vectors; [`Runs::into_table`] builds each
+/// column once, in bulk, instead of inserting every value into a map twice.
+#[derive(Debug, Default)]
+pub struct Runs {
+    series: std::collections::HashMap<Tags, BTreeMap<String, RunColumn>>,
+}
+
+impl Runs {
+    /// Adds `other`'s values after this one's.
+    pub fn append(&mut self, other: Runs) {
+        for (tags, fields) in other.series {
+            let series = self.series.entry(tags).or_default();
+            for (name, mut column) in fields {
+                match series.get_mut(&name) {
+                    Some(existing) => existing.append(&mut column),
+                    None => {
+                        series.insert(name, column);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Values at or after `ts_ns`, counted per series by its fullest field.
+    pub fn count_from(&self, ts_ns: i64) -> usize {
+        self.series
+            .values()
+            .map(|fields| fields.values().map(|c| c.iter().filter(|(t, _)| *t >= ts_ns).count()).max().unwrap_or(0))
+            .sum()
+    }
+
+    /// The gathered values as a table (for a timestamp seen twice, the later-gathered value).
+    pub fn into_table(self) -> Table {
+        let mut table = Table::default();
+        for (tags, fields) in self.series {
+            let series = table.series.entry(tags).or_default();
+            for (name, column) in fields {
+                series.insert(name, column.into_iter().collect::<Column>());
+            }
+        }
+        table
+    }
+}
+
+fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
     // One open file for the footer and the dictionary reader: a snapshot may rename a new
     // file over `path` in between, and its pages do not match this footer.
     let file = File::open(path)?;
@@ -780,17 +825,17 @@ impl Wanted<'_> {
 type RunColumn = Vec<(i64, FieldValue)>;
 
 /// Adds one run of a series' values (time-ordered, one list per field of `field_arrays`) to
-/// `out`: a series new to `out` is built in bulk from the sorted list.
-fn add_series(out: &mut Table, tags: Tags, field_arrays: &[(String, ArrayRef)], values: Vec<RunColumn>) {
+/// `out`.
+fn add_series(out: &mut Runs, tags: Tags, field_arrays: &[(String, ArrayRef)], values: Vec<RunColumn>) {
     let series = out.series.entry(tags).or_default();
-    for ((name, _), column) in field_arrays.iter().zip(values) {
+    for ((name, _), mut column) in field_arrays.iter().zip(values) {
         if column.is_empty() {
             continue;
         }
         match series.get_mut(name) {
-            Some(existing) => existing.extend(column),
+            Some(existing) => existing.append(&mut column),
             None => {
-                series.insert(name.clone(), column.into_iter().collect::<Column>());
+                series.insert(name.clone(), column);
             }
         }
     }
@@ -799,10 +844,10 @@ fn add_series(out: &mut Table, tags: Tags, field_arrays: &[(String, ArrayRef)], 
 /// Reads a whole partition (for merging into a new snapshot), checking its data checksum.
 pub fn read_all(path: &Path) -> Result<Table> {
     verify_data(path)?;
-    let mut table = Table::default();
+    let mut runs = Runs::default();
     let filter = ScanFilter { start_ns: i64::MIN, stop_ns: i64::MAX, tags: &[], fields: None };
-    scan(path, &filter, &mut table)?;
-    Ok(table)
+    scan(path, &filter, &mut runs)?;
+    Ok(runs.into_table())
 }
 
 fn value_at(array: &ArrayRef, row: usize) -> Option<FieldValue> {
@@ -867,8 +912,9 @@ mod tests {
         let tags = vec![("device".to_string(), "wt02".to_string())];
         let fields = vec!["power_kw".to_string()];
         let filter = ScanFilter { start_ns: 1_000_000_000, stop_ns: 3_000_000_000, tags: &tags, fields: Some(&fields) };
-        let mut out = Table::default();
-        scan(&path, &filter, &mut out).unwrap();
+        let mut runs = Runs::default();
+        scan(&path, &filter, &mut runs).unwrap();
+        let out = runs.into_table();
         assert_eq!(out.series.len(), 1);
         let (_, fields) = out.series.iter().next().unwrap();
         let col = &fields["power_kw"];
@@ -912,8 +958,9 @@ mod tests {
         // A scan for one of the renamed fields finds it under its own name.
         let fields = vec!["time".to_string()];
         let filter = ScanFilter { start_ns: 0, stop_ns: 10, tags: &tags, fields: Some(&fields) };
-        let mut out = Table::default();
-        scan(&path, &filter, &mut out).unwrap();
+        let mut runs = Runs::default();
+        scan(&path, &filter, &mut runs).unwrap();
+        let out = runs.into_table();
         assert_eq!(out.series[&tags]["time"].get(&5), Some(&FieldValue::Float(2.0)));
     }
 
