@@ -1,7 +1,8 @@
 //! fieldline-store, the embedded store: a write-ahead log fsync'd in groups, an in-memory
 //! buffer that queries see the moment a write is acknowledged, and Parquet partitions (one
-//! file per measurement per UTC day) that the buffer is snapshotted into. InfluxDB 3's WAL → Parquet design,
-//! reduced to what one edge box needs.
+//! file per measurement per UTC day) that the buffer is snapshotted into. InfluxDB 3's
+//! WAL → Parquet design, reduced to what one edge box needs. Reading is through the typed
+//! [`Query`] API ([`Store::query`], [`Store::query_rows`], [`Store::newest_rows`]).
 //!
 //! One writer thread owns the WAL ([`writer`]): it takes every queued write request,
 //! appends them with one `write`, makes them durable with one `fdatasync` (group commit),
