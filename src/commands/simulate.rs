@@ -1,5 +1,5 @@
 //! `fieldline simulate`: run a field scenario and write its readings to files, to a running
-//! fieldline over HTTP, or live over MQTT. The models live in [`crate::simulate`].
+//! fieldline over HTTP, or live over MQTT. The models live in the `fieldline-sim` crate (`sim/`).
 
 use std::path::PathBuf;
 use std::time::Instant;
