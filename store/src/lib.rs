@@ -423,20 +423,20 @@ impl Store {
     /// Answers `query`: every matching series (one per tag set and field, ordered by tags then
     /// field), each aggregated into windows if the query has one. Blocking.
     pub fn query(&self, query: &Query) -> Result<Vec<Series>> {
-        Ok(query::to_series(self.scan(&query.measurement, &query.filter())?, query.window))
+        Ok(query::to_series(self.scan(&query.measurement, &query.filter(), None)?, query.window))
     }
 
     /// Answers `query` as rows: per series and timestamp, the fields written then (or, with a
     /// window, the windows starting then), ordered by tags then time. Blocking.
     pub fn query_rows(&self, query: &Query) -> Result<Vec<Row>> {
-        Ok(query::to_rows(self.scan(&query.measurement, &query.filter())?, query.window))
+        Ok(query::to_rows(self.scan(&query.measurement, &query.filter(), None)?, query.window))
     }
 
     /// The newest `limit` rows of `query`, newest first: day partitions are read newest first
     /// and only until `limit` rows newer than every unread one are in hand, so "the latest N"
     /// does not load everything (the dead-letter listing). Blocking.
     pub fn newest_rows(&self, query: &Query, limit: usize) -> Result<Vec<Row>> {
-        let table = self.scan_newest(&query.measurement, &query.filter(), limit)?;
+        let table = self.scan(&query.measurement, &query.filter(), Some(limit))?;
         let mut rows = query::to_rows(table, query.window);
         rows.sort_by(|a, b| (b.timestamp_ns, &b.tags).cmp(&(a.timestamp_ns, &a.tags)));
         rows.truncate(limit);
@@ -445,51 +445,13 @@ impl Store {
 
     /// Reads every value of `measurement` that passes `filter`: Parquet partitions first,
     /// then the buffers, so the newest write of a series and timestamp wins. Blocking.
-    fn scan(&self, measurement: &str, filter: &ScanFilter<'_>) -> Result<Table> {
+    ///
+    /// With `newest: Some(n)`, reads day partitions newest first and stops once `n` values
+    /// newer than every unread partition are in hand, so "the latest N" does not load
+    /// everything (the dead-letter listing). The result may then hold more than `n` values.
+    fn scan(&self, measurement: &str, filter: &ScanFilter<'_>, newest: Option<usize>) -> Result<Table> {
         // Take the buffers before the file list: a snapshot renames its files before it drops
         // its buffer, so whichever state is seen, nothing is missed.
-        let mut from_buffers = Table::default();
-        {
-            let state = self.shared.buffers.read().map_err(|_| Error::Other("buffer lock poisoned".into()))?;
-            for buffer in &state.persisting {
-                if let Some(t) = buffer.tables.get(measurement) {
-                    scan_into(t, filter, &mut from_buffers);
-                }
-            }
-            if let Some(t) = state.active.tables.get(measurement) {
-                scan_into(t, filter, &mut from_buffers);
-            }
-        }
-        let partitions: Vec<Arc<PartitionMeta>> = {
-            let catalog = self.shared.catalog.read().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
-            match catalog.get(measurement) {
-                Some(days) => days
-                    .range(day_of(filter.start_ns)..=day_of(filter.stop_ns.saturating_sub(1)))
-                    .map(|(_, m)| m.clone())
-                    .collect(),
-                None => Vec::new(),
-            }
-        };
-        let mut runs = partition::Runs::default();
-        for meta in partitions {
-            if !partition_may_match(&meta, filter) {
-                continue;
-            }
-            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut runs));
-            if let Err(Error::Corrupt { detail, .. }) = &read {
-                self.shared.quarantine_partition(&meta, detail)?;
-            }
-            read?;
-        }
-        let mut out = runs.into_table();
-        out.merge_from(from_buffers);
-        Ok(out)
-    }
-
-    /// Like `scan`, but reads day partitions newest first and stops once `limit`
-    /// values newer than every unread partition are in hand, so "the latest N" does not load
-    /// everything (the dead-letter listing). The result may hold more than `limit` values.
-    fn scan_newest(&self, measurement: &str, filter: &ScanFilter<'_>, limit: usize) -> Result<Table> {
         let mut from_buffers = Table::default();
         {
             let state = self.shared.buffers.read().map_err(|_| Error::Other("buffer lock poisoned".into()))?;
@@ -499,28 +461,27 @@ impl Store {
                 }
             }
         }
-        let partitions: Vec<Arc<PartitionMeta>> = {
+        let mut partitions: Vec<Arc<PartitionMeta>> = {
             let catalog = self.shared.catalog.read().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
             match catalog.get(measurement) {
                 Some(days) => days
                     .range(day_of(filter.start_ns)..=day_of(filter.stop_ns.saturating_sub(1)))
-                    .rev()
                     .map(|(_, m)| m.clone())
                     .collect(),
                 None => Vec::new(),
             }
         };
+        if newest.is_some() {
+            partitions.reverse();
+        }
         let mut runs = partition::Runs::default();
         for meta in partitions {
-            // Everything this and the older partitions hold is before the next day began.
-            let next_day = meta.day.saturating_add(1).saturating_mul(fieldline_core::time::NS_PER_DAY);
-            let buffered: usize = from_buffers
-                .series
-                .values()
-                .map(|f| f.values().map(|c| c.range(next_day..).count()).max().unwrap_or(0))
-                .sum();
-            if runs.count_from(next_day) + buffered >= limit.max(1) {
-                break;
+            if let Some(limit) = newest {
+                // Everything this and the older partitions hold is before the next day began.
+                let next_day = meta.day.saturating_add(1).saturating_mul(fieldline_core::time::NS_PER_DAY);
+                if runs.count_from(next_day) + from_buffers.count_from(next_day) >= limit.max(1) {
+                    break;
+                }
             }
             if !partition_may_match(&meta, filter) {
                 continue;

@@ -143,15 +143,20 @@ fn tag_of<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// A column's values, or its windows if a window is given.
+fn windowed(column: Column, window: Option<Window>) -> Vec<(i64, FieldValue)> {
+    match window {
+        Some(w) => aggregate(&column, w.every_ns, w.offset_ns, w.agg),
+        None => column.into_iter().collect(),
+    }
+}
+
 /// A scanned table as series, ordered by tags then field, each aggregated if asked.
 pub(crate) fn to_series(table: Table, window: Option<Window>) -> Vec<Series> {
     let mut out = Vec::new();
     for (tags, fields) in table.series {
         for (field, column) in fields {
-            let points = match window {
-                Some(w) => aggregate(&column, w.every_ns, w.offset_ns, w.agg),
-                None => column.into_iter().collect(),
-            };
+            let points = windowed(column, window);
             if !points.is_empty() {
                 out.push(Series { tags: tags.clone(), field, points });
             }
@@ -170,11 +175,7 @@ pub(crate) fn to_rows(table: Table, window: Option<Window>) -> Vec<Row> {
     for (tags, fields) in series {
         let mut by_time: BTreeMap<i64, Vec<(String, FieldValue)>> = BTreeMap::new();
         for (name, column) in fields {
-            let points = match window {
-                Some(w) => aggregate(&column, w.every_ns, w.offset_ns, w.agg),
-                None => column.into_iter().collect(),
-            };
-            for (t, v) in points {
+            for (t, v) in windowed(column, window) {
                 by_time.entry(t).or_default().push((name.clone(), v));
             }
         }

@@ -51,6 +51,11 @@ impl Table {
         }
     }
 
+    /// Values at or after `ts_ns`, counted per series by its fullest field.
+    pub fn count_from(&self, ts_ns: i64) -> usize {
+        self.series.values().map(|f| f.values().map(|c| c.range(ts_ns..).count()).max().unwrap_or(0)).sum()
+    }
+
     /// Number of stored values.
     #[cfg(test)]
     pub fn values(&self) -> usize {
