@@ -576,13 +576,21 @@ impl Runs {
     /// Adds `other`'s values after this one's.
     pub fn append(&mut self, other: Runs) {
         for (tags, fields) in other.series {
-            let series = self.series.entry(tags).or_default();
-            for (name, mut column) in fields {
-                match series.get_mut(&name) {
-                    Some(existing) => existing.append(&mut column),
-                    None => {
-                        series.insert(name, column);
-                    }
+            self.add(tags, fields);
+        }
+    }
+
+    /// Adds values of one series (per field, in time order) after those it has.
+    fn add(&mut self, tags: Tags, fields: impl IntoIterator<Item = (String, RunColumn)>) {
+        let series = self.series.entry(tags).or_default();
+        for (name, mut column) in fields {
+            if column.is_empty() {
+                continue;
+            }
+            match series.get_mut(&name) {
+                Some(existing) => existing.append(&mut column),
+                None => {
+                    series.insert(name, column);
                 }
             }
         }
@@ -705,7 +713,7 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Resul
                 .is_some_and(|(first, _, _)| tags_of_row.iter().all(|(_, column)| column.same(*first, row)));
             if !same_series {
                 if let Some((_, tags, values)) = run.take() {
-                    add_series(out, tags, &field_arrays, values);
+                    out.add(tags, field_arrays.iter().map(|(name, _)| name.clone()).zip(values));
                 }
                 let tags: Tags = tags_of_row
                     .iter()
@@ -721,7 +729,7 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Resul
             }
         }
         if let Some((_, tags, values)) = run {
-            add_series(out, tags, &field_arrays, values);
+            out.add(tags, field_arrays.iter().map(|(name, _)| name.clone()).zip(values));
         }
     }
     Ok(())
@@ -823,23 +831,6 @@ impl Wanted<'_> {
 
 /// One field's values in a run of rows, in time order.
 type RunColumn = Vec<(i64, FieldValue)>;
-
-/// Adds one run of a series' values (time-ordered, one list per field of `field_arrays`) to
-/// `out`.
-fn add_series(out: &mut Runs, tags: Tags, field_arrays: &[(String, ArrayRef)], values: Vec<RunColumn>) {
-    let series = out.series.entry(tags).or_default();
-    for ((name, _), mut column) in field_arrays.iter().zip(values) {
-        if column.is_empty() {
-            continue;
-        }
-        match series.get_mut(name) {
-            Some(existing) => existing.append(&mut column),
-            None => {
-                series.insert(name.clone(), column);
-            }
-        }
-    }
-}
 
 /// Reads a whole partition (for merging into a new snapshot), checking its data checksum.
 pub fn read_all(path: &Path) -> Result<Table> {
