@@ -574,16 +574,16 @@ fn load(store: &Store, id: Option<&str>) -> Result<Vec<Alert>, Error> {
     if let Some(id) = id {
         query = query.tag("id", id);
     }
-    let rows = store.query_rows(&query)?;
+    let mut rows = store.query_rows(&query)?.into_iter().peekable();
     let mut out = Vec::new();
     // Rows come by series, then time: an alert is its series' newest row (normally its only one).
-    for (i, row) in rows.iter().enumerate() {
-        if rows.get(i + 1).is_some_and(|next| next.tags == row.tags) {
+    while let Some(row) = rows.next() {
+        if rows.peek().is_some_and(|next| next.tags == row.tags) {
             continue;
         }
-        let Some(id) = row.tag("id") else { continue };
-        let fields: BTreeMap<String, FieldValue> = row.fields.iter().cloned().collect();
-        if let Some(alert) = Alert::from_fields(id, row.timestamp_ns, &fields) {
+        let Some(id) = row.tag("id").map(str::to_string) else { continue };
+        let fields: BTreeMap<String, FieldValue> = row.fields.into_iter().collect();
+        if let Some(alert) = Alert::from_fields(&id, row.timestamp_ns, &fields) {
             out.push(alert);
         }
     }
