@@ -21,15 +21,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let trimmed = data.trim_ascii();
     if trimmed.starts_with(b"{") && scale::sampled(data) {
-        let mut big = Vec::with_capacity((data.len() + 1) * scale::COPIES + 2);
-        big.push(b'[');
-        for i in 0..scale::COPIES {
-            if i > 0 {
-                big.push(b',');
-            }
-            big.extend_from_slice(trimmed);
-        }
-        big.push(b']');
+        let big = scale::json_array_of_copies(trimmed);
         scale::assert_linear(&big, |big| drop(json::decode(SOURCE, big, 0)));
     }
 });

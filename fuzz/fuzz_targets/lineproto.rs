@@ -31,11 +31,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     assert_eq!(again.points, decoded.points);
 
     if scale::sampled(data) {
-        let mut big = Vec::with_capacity((data.len() + 1) * scale::COPIES);
-        for _ in 0..scale::COPIES {
-            big.extend_from_slice(data);
-            big.push(b'\n');
-        }
+        let big = scale::lines_of_copies(data);
         scale::assert_linear(&big, |big| drop(lineproto::decode(big, precision, 0)));
     }
 });

@@ -38,11 +38,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             assert!(p.timestamp_ns <= latest);
         }
         if selector % 4 >= 2 && scale::sampled(payload) {
-            let mut big = Vec::with_capacity((payload.len() + 1) * scale::COPIES);
-            for _ in 0..scale::COPIES {
-                big.extend_from_slice(payload);
-                big.push(b'\n');
-            }
+            let big = scale::lines_of_copies(payload);
             scale::assert_linear(&big, |big| drop(pipeline.mqtt("fuzz", "fl/v1/lp", big, NOW, Rights::DEVICE)));
         }
     });

@@ -4,6 +4,9 @@
 //! that is quadratic in lines, fields or records falls far below on a 64 KiB copy. Checking
 //! every input would cost 20× more per run for no more coverage.
 
+// Each target uses part of this module.
+#![allow(dead_code)]
+
 use std::time::Instant;
 
 /// How many copies the scaled input holds.
@@ -13,6 +16,30 @@ pub const COPIES: usize = 64;
 pub fn sampled(data: &[u8]) -> bool {
     let hash = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     hash % 16 == 0
+}
+
+/// [`COPIES`] copies of `lines`, each ended by a newline (line protocol).
+pub fn lines_of_copies(lines: &[u8]) -> Vec<u8> {
+    let mut big = Vec::with_capacity((lines.len() + 1) * COPIES);
+    for _ in 0..COPIES {
+        big.extend_from_slice(lines);
+        big.push(b'\n');
+    }
+    big
+}
+
+/// A JSON array holding [`COPIES`] copies of `item` (an object, or a pack's records).
+pub fn json_array_of_copies(item: &[u8]) -> Vec<u8> {
+    let mut big = Vec::with_capacity((item.len() + 1) * COPIES + 2);
+    big.push(b'[');
+    for i in 0..COPIES {
+        if i > 0 {
+            big.push(b',');
+        }
+        big.extend_from_slice(item);
+    }
+    big.push(b']');
+    big
 }
 
 /// Runs `decode` on `scaled` and panics when it is slower than 1 MB/s (with a 50 ms floor).

@@ -19,15 +19,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Some(inner) = trimmed.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]"))
         && scale::sampled(data)
     {
-        let mut big = Vec::with_capacity((data.len() + 1) * scale::COPIES + 2);
-        big.push(b'[');
-        for i in 0..scale::COPIES {
-            if i > 0 {
-                big.push(b',');
-            }
-            big.extend_from_slice(inner);
-        }
-        big.push(b']');
+        let big = scale::json_array_of_copies(inner);
         scale::assert_linear(&big, |big| drop(senml::decode(SOURCE, big, 0)));
     }
 });
