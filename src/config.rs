@@ -184,6 +184,20 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
+/// A new secret: 256 random bits as 64 hex digits (API tokens, session ids). ThreadRng is a
+/// CSPRNG seeded from the OS.
+pub fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// 64 hex digits as 32 bytes.
 fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
     let hex = hex.as_bytes();

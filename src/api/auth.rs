@@ -20,7 +20,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fieldline_ingest::pipeline::Rights;
-use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -102,10 +101,7 @@ impl Sessions {
 
     /// A new session for `token`, valid for `ttl`; returns its id (256 random bits, hex).
     pub fn create(&self, token: &TokenConfig, ttl: Duration) -> String {
-        let mut bytes = [0u8; 32];
-        // ThreadRng is a CSPRNG seeded from the OS.
-        rand::rng().fill_bytes(&mut bytes);
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::config::random_secret();
         let now = Instant::now();
         let mut sessions = self.lock();
         sessions.retain(|_, s| s.expires > now);

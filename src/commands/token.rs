@@ -3,11 +3,9 @@
 
 use std::io::Write;
 
+use crate::config::{hex, random_secret, sha256};
 use anyhow::bail;
 use clap::Args;
-use rand::RngCore;
-
-use crate::config::sha256;
 
 const AFTER_HELP: &str = "\
 Prints a new random token (256 bits, hex) for the client, then the entry to add to the
@@ -42,9 +40,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     if args.name.is_empty() || args.name.contains(['"', '\\', '\n']) {
         bail!("--name must be non-empty and hold no quotes, backslashes or line breaks");
     }
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let token = hex(&secret);
+    let token = random_secret();
     let digest = hex(&sha256(token.as_bytes()));
     let scope = &args.scope;
     let reserved = if args.write_reserved { ", write_reserved = true" } else { "" };
@@ -57,10 +53,6 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     writeln!(out, "]")?;
     out.flush()?;
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
