@@ -8,14 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use fieldline_core::time::now_ns;
+use fieldline_core::time::{format_time, now_ns};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::UtcOffset;
 
 use super::{ApiError, AppState, read_body};
 use crate::alerts::{self, State as AlertState};
-use fieldline_core::time::format_time;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

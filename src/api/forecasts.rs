@@ -11,14 +11,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fieldline_analytics::forecast::efile::{self, EPoint};
-use fieldline_core::time::now_ns;
+use fieldline_core::time::{NS_PER_SEC, format_time, now_ns, parse_offset, parse_time};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::UtcOffset;
 
 use super::{ApiError, AppState};
 use crate::jobs::forecast::{ACCURACY_MEASUREMENT, FORECAST_MEASUREMENT, Horizon};
-use fieldline_core::time::{NS_PER_SEC, format_time, parse_offset, parse_time};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -10,14 +10,13 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use fieldline_core::time::now_ns;
+use fieldline_core::time::{format_time, now_ns, parse_duration, parse_offset, parse_time};
 use fieldline_core::{FieldValue, Point};
 use fieldline_ingest::deadletter::{self, DeadLetter};
 use serde_json::{Value, json};
 use time::UtcOffset;
 
 use super::{ApiError, AppState};
-use fieldline_core::time::{format_time, parse_duration, parse_offset, parse_time};
 use fieldline_store::{Agg, Window};
 
 pub fn routes() -> Router<AppState> {

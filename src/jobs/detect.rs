@@ -32,8 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::{Alerts, AlertsConfig, Origin};
 use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
-use fieldline_core::time::NS_PER_SEC;
-use fieldline_core::time::parse_offset;
+use fieldline_core::time::{NS_PER_SEC, parse_offset};
 use fieldline_store::{Query, Store};
 
 /// Device kinds with detectors (NWP feeds are forecasts, not devices).

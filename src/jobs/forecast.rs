@@ -34,8 +34,7 @@ use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
 use super::JobContext;
-use fieldline_core::time::{NS_PER_SEC, SECS_PER_DAY};
-use fieldline_core::time::{format_time, parse_offset};
+use fieldline_core::time::{NS_PER_SEC, SECS_PER_DAY, format_time, parse_offset};
 use fieldline_store::Query;
 
 const SLOT: i64 = 900;
