@@ -8,28 +8,16 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::Args;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-/// `fieldline bench ...`
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub command: BenchCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Publish readings over MQTT QoS 1 and measure throughput, latency and RSS.
-    Ingest(IngestArgs),
-}
+use super::Server;
 
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
@@ -59,75 +47,6 @@ pub struct IngestArgs {
     pub json: bool,
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.command {
-        BenchCommand::Ingest(a) => ingest(a).await,
-    }
-}
-
-/// A `fieldline serve` child process on ephemeral ports.
-struct Server {
-    child: Child,
-    http: String,
-    mqtt: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Server {
-    fn start(data_dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        use std::io::{BufRead, BufReader};
-        let (dir, tmp) = match data_dir {
-            Some(d) => (d, None),
-            None => {
-                let t = tempfile::tempdir()?;
-                (t.path().to_path_buf(), Some(t))
-            }
-        };
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--http-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .env("FIELDLINE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting fieldline serve")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = loop {
-            match lines.next() {
-                Some(Ok(l)) if l.starts_with("fieldline listening") => break l,
-                Some(Ok(_)) => continue,
-                _ => bail!("fieldline serve exited before listening"),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let field = |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
-        Ok(Server {
-            child,
-            http: field("http=").context("no http address")?,
-            mqtt: field("mqtt=").context("no mqtt address")?,
-            _dir: tmp,
-        })
-    }
-
-    /// Peak resident set size (VmHWM) in MiB.
-    fn peak_rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child; SIGTERM lets it flush and exit cleanly.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.child.wait();
-    }
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -136,13 +55,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     if args.devices == 0 || args.batch == 0 || args.readings == 0 {
         bail!("--readings, --devices and --batch must be positive");
     }
     let server = match (&args.mqtt, &args.http) {
         (Some(_), Some(_)) => None,
-        _ => Some(Server::start(args.data_dir.clone())?),
+        _ => Some(Server::start(args.data_dir.clone(), None)?),
     };
     let mqtt = args.mqtt.clone().or_else(|| server.as_ref().map(|s| s.mqtt.clone())).context("no MQTT address")?;
     let http = args.http.clone().or_else(|| server.as_ref().map(|s| s.http.clone())).context("no HTTP address")?;
