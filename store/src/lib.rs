@@ -475,6 +475,22 @@ impl Store {
             partitions.reverse();
         }
         let mut runs = partition::Runs::default();
+        if newest.is_none() && partitions.len() > 1 {
+            // Day files are independent: read them on every core, then gather them in day order.
+            let wanted: Vec<Arc<PartitionMeta>> =
+                partitions.into_iter().filter(|meta| partition_may_match(meta, filter)).collect();
+            for (meta, read) in wanted.iter().zip(read_parallel(&wanted, filter)) {
+                match read {
+                    Ok(part) => runs.append(part),
+                    Err(Error::Corrupt { detail, .. }) => {
+                        self.shared.quarantine_partition(meta, &detail)?;
+                        return Err(Error::Corrupt { path: meta.path.clone(), detail });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            partitions = Vec::new();
+        }
         for meta in partitions {
             if let Some(limit) = newest {
                 // Everything this and the older partitions hold is before the next day began.
@@ -486,7 +502,7 @@ impl Store {
             if !partition_may_match(&meta, filter) {
                 continue;
             }
-            let read = meta.verify_once().and_then(|()| partition::scan(&meta.path, filter, &mut runs));
+            let read = meta.verify_once().and_then(|()| partition::scan(&meta, filter, &mut runs));
             if let Err(Error::Corrupt { detail, .. }) = &read {
                 self.shared.quarantine_partition(&meta, detail)?;
             }
@@ -530,14 +546,23 @@ impl Store {
             e.3 += count;
         };
         if let Ok(catalog) = self.shared.catalog.read() {
+            // Gathered under borrowed keys first: the same series appears in every day's file,
+            // and cloning its tags once per day was most of the listing's time.
+            let mut borrowed: BTreeMap<(&str, &Tags, &str), (&str, i64, i64, u64)> = BTreeMap::new();
             for (m, days) in catalog.iter().filter(|(m, _)| measurement.is_none_or(|x| x == m.as_str())) {
                 for meta in days.values() {
                     for s in meta.series.iter().filter(|s| table::tags_match(&s.tags, tags)) {
                         for f in &s.fields {
-                            add(m, &s.tags, &f.name, &f.kind, f.first_ns, f.last_ns, f.count);
+                            let e = borrowed.entry((m, &s.tags, &f.name)).or_insert((&f.kind, i64::MAX, i64::MIN, 0));
+                            e.1 = e.1.min(f.first_ns);
+                            e.2 = e.2.max(f.last_ns);
+                            e.3 += f.count;
                         }
                     }
                 }
+            }
+            for ((m, t, f), (kind, first, last, count)) in borrowed {
+                add(m, t, f, kind, first, last, count);
             }
         }
         if let Ok(state) = self.shared.buffers.read() {
@@ -569,6 +594,43 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Scans `partitions` on up to one thread per core; the results in the order given.
+fn read_parallel(partitions: &[Arc<PartitionMeta>], filter: &ScanFilter<'_>) -> Vec<Result<partition::Runs>> {
+    let read = |meta: &PartitionMeta| {
+        let mut runs = partition::Runs::default();
+        meta.verify_once().and_then(|()| partition::scan(meta, filter, &mut runs)).map(|()| runs)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(partitions.len()).min(8);
+    if threads <= 1 {
+        return partitions.iter().map(|m| read(m)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<partition::Runs>>> = (0..partitions.len()).map(|_| None).collect();
+    let done: Vec<Vec<(usize, Result<partition::Runs>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(meta) = partitions.get(i) else { break };
+                        mine.push((i, read(meta)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| vec![])).collect()
+    });
+    for (i, result) in done.into_iter().flatten() {
+        results[i] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Other("a partition reader thread panicked".into()))))
+        .collect()
 }
 
 /// Partition statistics rule out files without the wanted tags or fields.

@@ -29,9 +29,10 @@ use fieldline_core::FieldValue;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use super::table::{Column, ScanFilter, Table, Tags};
@@ -51,6 +52,10 @@ const META_DATA_CRC: &str = "fieldline.data_crc32";
 /// CRC-32 of the measurement, series statistics and column map (what the catalog and the
 /// reader rely on), joined by line breaks.
 const META_CATALOG_CRC: &str = "fieldline.catalog_crc32";
+/// Fewest rows in a row group (series are never split): five devices' days at one reading a
+/// minute share a group, so a query for one device reads a fifth of a wind farm's file, and
+/// dictionaries still span devices (a group per device made the files 2.7× larger).
+const MIN_ROW_GROUP_ROWS: usize = 7200;
 /// Longest directory name a measurement gets; longer escaped names are shortened and hashed.
 const MAX_DIR_NAME: usize = 200;
 
@@ -125,6 +130,8 @@ pub struct PartitionMeta {
     pub series: Vec<SeriesStats>,
     /// Set once the data checksum was verified in this process.
     verified: AtomicBool,
+    /// The parsed footer of the file last read at `path`, so queries do not parse it again.
+    footer: FooterCache,
 }
 
 impl PartitionMeta {
@@ -277,6 +284,9 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
     let mut tag_builders: Vec<StringBuilder> = tag_keys.iter().map(|_| StringBuilder::new()).collect();
     let mut field_builders: Vec<FieldBuilder> = field_types.values().map(|&t| FieldBuilder::new(t, 0)).collect();
     let mut stats = Vec::with_capacity(series.len());
+    // Row-group boundaries: whole series, at least MIN_ROW_GROUP_ROWS rows per group, so a
+    // query for one device skips the other devices' groups by their tag statistics.
+    let mut row_groups = Vec::new();
 
     for (tags, fields) in series {
         let timestamps: BTreeSet<i64> = fields.values().flat_map(|c| c.keys().copied()).collect();
@@ -305,6 +315,13 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
             })
             .collect();
         stats.push(SeriesStats { tags: tags.clone(), fields: field_stats });
+        let group_start = row_groups.last().copied().unwrap_or(0);
+        if times.len() - group_start >= MIN_ROW_GROUP_ROWS {
+            row_groups.push(times.len());
+        }
+    }
+    if row_groups.last().copied().unwrap_or(0) < times.len() {
+        row_groups.push(times.len());
     }
 
     let mut schema_fields =
@@ -329,7 +346,10 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
     let columns_json = serde_json::to_string(&column_map).map_err(Error::other)?;
     let series_json = serde_json::to_string(&stats).map_err(Error::other)?;
     let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // Timestamps are regular: deltas pack to a few bits each, a dictionary per group does not.
+        .set_column_dictionary_enabled(ColumnPath::from(TIME_COLUMN), false)
+        .set_column_encoding(ColumnPath::from(TIME_COLUMN), Encoding::DELTA_BINARY_PACKED)
         // No page indexes: they would sit between the checksummed pages and the footer,
         // uncovered, and nothing reads them yet. Chunk statistics stay in the footer.
         .set_statistics_enabled(EnabledStatistics::Chunk)
@@ -345,7 +365,7 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
     let dir = path.parent().ok_or_else(|| Error::Other("partition path has no parent".into()))?;
     fs::create_dir_all(dir)?;
     let tmp = path.with_extension("parquet.tmp");
-    let written = write_file(&tmp, &batch, props);
+    let written = write_file(&tmp, &batch, &row_groups, props);
     if let Err(e) = written {
         // A full disk must not also keep the half-written file.
         let _ = fs::remove_file(&tmp);
@@ -361,16 +381,23 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
         day,
         series: stats,
         verified: AtomicBool::new(true),
+        footer: FooterCache::default(),
     })
 }
 
-/// Writes `batch` to `path` with the data checksum in the footer, and fsyncs it.
-fn write_file(path: &Path, batch: &RecordBatch, props: WriterProperties) -> Result<()> {
+/// Writes `batch` to `path` as one row group per range ending at each of `row_group_ends`,
+/// with the data checksum in the footer, and fsyncs it.
+fn write_file(path: &Path, batch: &RecordBatch, row_group_ends: &[usize], props: WriterProperties) -> Result<()> {
     let checksum = Arc::new(Mutex::new((crc32fast::Hasher::new(), 0u64)));
     let file = Checksummed { inner: File::create(path)?, state: checksum.clone() };
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(Error::other)?;
-    writer.write(batch).map_err(Error::other)?;
-    writer.flush().map_err(Error::other)?;
+    let mut start = 0;
+    for &end in row_group_ends {
+        writer.write(&batch.slice(start, end.saturating_sub(start))).map_err(Error::other)?;
+        // Closes the row group here, at a series boundary.
+        writer.flush().map_err(Error::other)?;
+        start = end;
+    }
     writer.sync()?;
     // Everything before the footer has passed through the checksum now.
     let (crc, len) = {
@@ -516,7 +543,14 @@ fn read_meta_unguarded(path: &Path) -> Result<PartitionMeta> {
         .and_then(|s| s.to_str())
         .and_then(parse_day_name)
         .ok_or_else(|| Error::Other(format!("{}: file name is not a day", path.display())))?;
-    Ok(PartitionMeta { path: path.to_path_buf(), measurement, day, series, verified: AtomicBool::new(false) })
+    Ok(PartitionMeta {
+        path: path.to_path_buf(),
+        measurement,
+        day,
+        series,
+        verified: AtomicBool::new(false),
+        footer: FooterCache::default(),
+    })
 }
 
 /// A partition file whose footer is damaged, and what is wrong with it.
@@ -556,10 +590,14 @@ pub fn discover(root: &Path) -> Result<(Vec<PartitionMeta>, Vec<Damaged>)> {
 
 /// Reads the rows of a partition that pass `filter` into `out` (newer data in `out` is
 /// overwritten, so scan partitions before buffers). Decoding errors are [`Error::Corrupt`].
-pub fn scan(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
+pub fn scan(meta: &PartitionMeta, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
+    scan_path(&meta.path, Some(&meta.footer), filter, out)
+}
+
+fn scan_path(path: &Path, cache: Option<&FooterCache>, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
     // Rows go to runs of their own first, so a file that fails half-way adds nothing.
     let mut rows = Runs::default();
-    guarded(path, || scan_unguarded(path, filter, &mut rows))?;
+    guarded(path, || scan_unguarded(path, cache, filter, &mut rows))?;
     out.append(rows);
     Ok(())
 }
@@ -617,14 +655,80 @@ impl Runs {
     }
 }
 
-fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
-    // One open file for the footer and the dictionary reader: a snapshot may rename a new
-    // file over `path` in between, and its pages do not match this footer.
-    let file = File::open(path)?;
-    let second_handle = file.try_clone()?;
-    let (builder, kv) = footer_of(file, path)?;
+/// A parsed footer: the reader's metadata (tag columns as dictionaries) and what each column
+/// holds. Kept in the partition's catalog entry while the file at its path is the same file.
+struct Footer {
+    identity: FileIdentity,
+    metadata: ArrowReaderMetadata,
+    time_index: usize,
+    /// (column index, tag key)
+    tags: Vec<(usize, String)>,
+    /// (column index, field name)
+    fields: Vec<(usize, String)>,
+}
+
+/// Which file a footer came from: a snapshot renames a new file over the path, and the new
+/// file has another inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileIdentity {
+    fn of(file: &File) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        Ok(FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
+/// The last footer parsed for a partition.
+#[derive(Default)]
+pub struct FooterCache(Mutex<Option<Arc<Footer>>>);
+
+impl std::fmt::Debug for FooterCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FooterCache")
+    }
+}
+
+impl FooterCache {
+    /// The footer of `file` (open at `path`): the cached one if it is the same file.
+    fn get(&self, file: &File, path: &Path) -> Result<Arc<Footer>> {
+        let identity = FileIdentity::of(file)?;
+        if let Ok(cached) = self.0.lock()
+            && let Some(footer) = cached.as_ref()
+            && footer.identity == identity
+        {
+            return Ok(footer.clone());
+        }
+        let footer = Arc::new(parse_footer(file, identity, path)?);
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some(footer.clone());
+        }
+        Ok(footer)
+    }
+}
+
+/// Parses `file`'s footer: checks the catalog checksum, maps columns to tags and fields.
+fn parse_footer(file: &File, identity: FileIdentity, path: &Path) -> Result<Footer> {
+    let plain = ArrowReaderMetadata::load(file, ArrowReaderOptions::new()).map_err(|e| corrupt(path, e))?;
+    let kv: BTreeMap<String, String> = plain
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| kv.iter().filter_map(|e| Some((e.key.clone(), e.value.clone()?))).collect())
+        .unwrap_or_default();
     catalog_entries(path, &kv)?;
-    let schema = builder.schema().clone();
+    let schema = plain.schema().clone();
     let columns: Option<ColumnMap> = match kv.get(META_COLUMNS) {
         Some(json) => Some(serde_json::from_str(json).map_err(|e| corrupt(path, e))?),
         None => None,
@@ -634,10 +738,7 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Resul
         (None, Some(json)) => serde_json::from_str(json).map_err(|e| corrupt(path, e))?,
         _ => BTreeMap::new(),
     };
-    // Columns to read: time, all tags, the wanted fields.
-    let mut indices = Vec::new();
-    let mut tag_cols = Vec::new();
-    let mut field_cols = Vec::new();
+    let (mut time_index, mut tags, mut fields) = (None, Vec::new(), Vec::new());
     for (i, f) in schema.fields().iter().enumerate() {
         let name = f.name();
         let (tag, field) = match &columns {
@@ -645,30 +746,82 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Resul
             None => (legacy_tags.get(name), (!legacy_tags.contains_key(name)).then_some(name)),
         };
         if name == TIME_COLUMN {
-            indices.push(i);
+            time_index = Some(i);
         } else if let Some(key) = tag {
-            indices.push(i);
-            tag_cols.push((name.clone(), key.clone()));
+            tags.push((i, key.clone()));
         } else if let Some(field) = field {
-            if filter.wants_field(field) {
-                indices.push(i);
-                field_cols.push((name.clone(), field.clone()));
-            }
+            fields.push((i, field.clone()));
         } else {
             // A column the footer's (checksummed) map does not know: the schema changed on disk.
             return Err(corrupt(path, format!("unexpected column {name:?}")));
         }
     }
+    let time_index = time_index.ok_or_else(|| corrupt(path, "no time column"))?;
+    let metadata = with_dictionary_tags(plain, &schema, &tags);
+    Ok(Footer { identity, metadata, time_index, tags, fields })
+}
+
+/// Whether row group `index` may hold rows passing the filter, by its column statistics
+/// (time range, and each wanted tag value within the tag column's min..max).
+fn row_group_may_match(footer: &Footer, index: usize, filter: &ScanFilter<'_>, wanted: &[(usize, &str)]) -> bool {
+    use parquet::file::statistics::Statistics;
+    let group = footer.metadata.metadata().row_group(index);
+    if let Some(Statistics::Int64(s)) = group.column(footer.time_index).statistics()
+        && let (Some(min), Some(max)) = (s.min_opt(), s.max_opt())
+        && (*max < filter.start_ns || *min >= filter.stop_ns)
+    {
+        return false;
+    }
+    wanted.iter().all(|(column, value)| match group.column(*column).statistics() {
+        // Truncated statistics stay bounds (min below, max above), so this never skips a match.
+        Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+            (Some(min), Some(max)) => min.data() <= value.as_bytes() && value.as_bytes() <= max.data(),
+            _ => true,
+        },
+        _ => true,
+    })
+}
+
+fn scan_unguarded(path: &Path, cache: Option<&FooterCache>, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
+    // One open file for the footer and the pages: a snapshot may rename a new file over
+    // `path`, and its pages do not match the old footer (the cache checks the inode).
+    let file = File::open(path)?;
+    let footer = match cache {
+        Some(cache) => cache.get(&file, path)?,
+        None => Arc::new(parse_footer(&file, FileIdentity::of(&file)?, path)?),
+    };
+    let schema = footer.metadata.schema().clone();
+    let field_cols: Vec<(String, String)> = footer
+        .fields
+        .iter()
+        .filter(|(_, field)| filter.wants_field(field))
+        .map(|(i, field)| (schema.field(*i).name().clone(), field.clone()))
+        .collect();
     if field_cols.is_empty() {
         return Ok(());
     }
     // Tag filters on keys this file lacks can never match.
-    if filter.tags.iter().any(|(k, _)| !tag_cols.iter().any(|(_, key)| key == k)) {
+    let mut wanted_columns = Vec::with_capacity(filter.tags.len());
+    for (k, v) in filter.tags {
+        match footer.tags.iter().find(|(_, key)| key == k) {
+            Some((i, _)) => wanted_columns.push((*i, v.as_str())),
+            None => return Ok(()),
+        }
+    }
+    let tag_cols: Vec<(String, String)> =
+        footer.tags.iter().map(|(i, key)| (schema.field(*i).name().clone(), key.clone())).collect();
+    let indices = std::iter::once(footer.time_index)
+        .chain(footer.tags.iter().map(|(i, _)| *i))
+        .chain(footer.fields.iter().filter(|(_, f)| filter.wants_field(f)).map(|(i, _)| *i));
+    let row_groups: Vec<usize> = (0..footer.metadata.metadata().num_row_groups())
+        .filter(|&g| row_group_may_match(&footer, g, filter, &wanted_columns))
+        .collect();
+    if row_groups.is_empty() {
         return Ok(());
     }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
-    let builder = with_dictionary_tags(second_handle, builder, &schema, &tag_cols);
-    let reader = builder.with_projection(mask).build().map_err(|e| corrupt(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.metadata.clone());
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder.with_projection(mask).with_row_groups(row_groups).build().map_err(|e| corrupt(path, e))?;
     'batches: for batch in reader {
         let batch = batch.map_err(|e| corrupt(path, e))?;
         let bschema = batch.schema();
@@ -738,17 +891,13 @@ fn scan_unguarded(path: &Path, filter: &ScanFilter<'_>, out: &mut Runs) -> Resul
 /// Asks the reader for the tag columns as Arrow dictionaries, as Parquet stores them, so rows
 /// are filtered and grouped by integer codes. Falls back to plain strings if the reader
 /// refuses (the scan handles both).
-fn with_dictionary_tags(
-    file: File,
-    builder: ParquetRecordBatchReaderBuilder<File>,
-    schema: &Schema,
-    tag_cols: &[(String, String)],
-) -> ParquetRecordBatchReaderBuilder<File> {
+fn with_dictionary_tags(plain: ArrowReaderMetadata, schema: &Schema, tags: &[(usize, String)]) -> ArrowReaderMetadata {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| {
-            let is_tag = tag_cols.iter().any(|(column, _)| column == f.name());
+        .enumerate()
+        .map(|(i, f)| {
+            let is_tag = tags.iter().any(|(column, _)| *column == i);
             if is_tag && f.data_type() == &DataType::Utf8 {
                 Field::new(f.name(), DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true)
             } else {
@@ -758,11 +907,7 @@ fn with_dictionary_tags(
         .collect();
     let dictionary_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata.clone()));
     let options = ArrowReaderOptions::new().with_schema(dictionary_schema);
-    let metadata = builder.metadata().clone();
-    match ArrowReaderMetadata::try_new(metadata, options) {
-        Ok(reader_metadata) => ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_metadata),
-        Err(_) => builder,
-    }
+    ArrowReaderMetadata::try_new(plain.metadata().clone(), options).unwrap_or(plain)
 }
 
 /// One tag column of a batch: dictionary codes and their strings, or plain strings.
@@ -837,7 +982,7 @@ pub fn read_all(path: &Path) -> Result<Table> {
     verify_data(path)?;
     let mut runs = Runs::default();
     let filter = ScanFilter { start_ns: i64::MIN, stop_ns: i64::MAX, tags: &[], fields: None };
-    scan(path, &filter, &mut runs)?;
+    scan_path(path, None, &filter, &mut runs)?;
     Ok(runs.into_table())
 }
 
@@ -904,13 +1049,74 @@ mod tests {
         let fields = vec!["power_kw".to_string()];
         let filter = ScanFilter { start_ns: 1_000_000_000, stop_ns: 3_000_000_000, tags: &tags, fields: Some(&fields) };
         let mut runs = Runs::default();
-        scan(&path, &filter, &mut runs).unwrap();
+        scan_path(&path, None, &filter, &mut runs).unwrap();
         let out = runs.into_table();
         assert_eq!(out.series.len(), 1);
         let (_, fields) = out.series.iter().next().unwrap();
         let col = &fields["power_kw"];
         assert_eq!(col.values().cloned().collect::<Vec<_>>(), vec![FieldValue::Float(101.0), FieldValue::Float(102.0)]);
         assert!(!fields.contains_key("note"));
+    }
+
+    /// `devices` series of `rows` readings each, one a second from t = 0.
+    fn devices(devices: usize, rows: i64) -> Table {
+        let mut t = Table::default();
+        for d in 0..devices {
+            for i in 0..rows {
+                let tags = vec![("device".to_string(), format!("d{d}"))];
+                t.insert(
+                    tags,
+                    vec![("x".into(), FieldValue::Float((d * 10_000) as f64 + i as f64))],
+                    i * 1_000_000_000,
+                );
+            }
+        }
+        t
+    }
+
+    fn scan_values(meta: &PartitionMeta, device: &str, start_ns: i64, stop_ns: i64) -> Vec<FieldValue> {
+        let tags = vec![("device".to_string(), device.to_string())];
+        let filter = ScanFilter { start_ns, stop_ns, tags: &tags, fields: None };
+        let mut runs = Runs::default();
+        scan(meta, &filter, &mut runs).unwrap();
+        runs.into_table().series.into_values().flat_map(|f| f.into_values()).flat_map(|c| c.into_values()).collect()
+    }
+
+    #[test]
+    fn busy_series_get_row_groups_that_statistics_can_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = partition_path(dir.path(), "m", 0);
+        let meta = write(&path, "m", 0, &devices(3, MIN_ROW_GROUP_ROWS as i64 + 100)).unwrap();
+        let file = File::open(&path).unwrap();
+        let footer = meta.footer.get(&file, &path).unwrap();
+        assert_eq!(footer.metadata.metadata().num_row_groups(), 3, "one group per device");
+        let wanted = [(footer.tags[0].0, "d1")];
+        let all = ScanFilter { start_ns: i64::MIN, stop_ns: i64::MAX, tags: &[], fields: None };
+        let kept: Vec<usize> = (0..3).filter(|&g| row_group_may_match(&footer, g, &all, &wanted)).collect();
+        assert_eq!(kept, vec![1], "only d1's group is read");
+        let late = ScanFilter { start_ns: 20_000 * 1_000_000_000, stop_ns: i64::MAX, tags: &[], fields: None };
+        assert!((0..3).all(|g| !row_group_may_match(&footer, g, &late, &[])), "time statistics skip every group");
+        // And the answers are exact.
+        let values = scan_values(&meta, "d1", 10 * 1_000_000_000, 13 * 1_000_000_000);
+        assert_eq!(values, vec![FieldValue::Float(10_010.0), FieldValue::Float(10_011.0), FieldValue::Float(10_012.0)]);
+        assert!(scan_values(&meta, "d9", i64::MIN, i64::MAX).is_empty());
+        // Small series share a group: a file of quiet devices stays one group.
+        let quiet = write(&partition_path(dir.path(), "q", 0), "q", 0, &devices(5, 24)).unwrap();
+        let file = File::open(&quiet.path).unwrap();
+        assert_eq!(quiet.footer.get(&file, &quiet.path).unwrap().metadata.metadata().num_row_groups(), 1);
+    }
+
+    #[test]
+    fn a_cached_footer_is_not_used_for_a_new_file_at_the_same_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = partition_path(dir.path(), "m", 0);
+        let old = write(&path, "m", 0, &devices(2, 100)).unwrap();
+        assert_eq!(scan_values(&old, "d1", 0, 1_000_000_000), vec![FieldValue::Float(10_000.0)]);
+        // A snapshot renames another file over the path; a scan still holding the old
+        // catalog entry (and its cached footer) must read the new file correctly.
+        write(&path, "m", 0, &devices(1, 3)).unwrap();
+        assert!(scan_values(&old, "d1", i64::MIN, i64::MAX).is_empty());
+        assert_eq!(scan_values(&old, "d0", i64::MIN, i64::MAX).len(), 3);
     }
 
     #[test]
@@ -950,7 +1156,7 @@ mod tests {
         let fields = vec!["time".to_string()];
         let filter = ScanFilter { start_ns: 0, stop_ns: 10, tags: &tags, fields: Some(&fields) };
         let mut runs = Runs::default();
-        scan(&path, &filter, &mut runs).unwrap();
+        scan_path(&path, None, &filter, &mut runs).unwrap();
         let out = runs.into_table();
         assert_eq!(out.series[&tags]["time"].get(&5), Some(&FieldValue::Float(2.0)));
     }
