@@ -1,10 +1,12 @@
 //! Time everywhere in fieldline: timestamps are `i64` nanoseconds since the Unix epoch (UTC),
 //! as in line protocol. Here are the clock ([`now_ns`]), the unit constants, and the one parser
 //! of what people type: RFC 3339 and dates, relative times (`-2h`, `now`), durations (`15m`,
-//! `1h30m`, `7d`) and fixed UTC offsets (`+08:00`).
+//! `1h30m`, `7d`) and fixed UTC offsets (`+08:00`); and the one parser of the times found in
+//! data files ([`parse_data_time`]: CSV time columns, ground-truth records, `issued` tags).
 
 use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// Nanoseconds in a second, minute, hour and day.
 pub const NS_PER_SEC: i64 = 1_000_000_000;
@@ -92,7 +94,7 @@ pub fn parse_time(s: &str, now_ns: i64, offset: UtcOffset) -> Result<i64, TimeEr
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return i64::try_from(t.unix_timestamp_nanos()).map_err(|_| TimeError(format!("time {s:?} out of range")));
     }
-    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    let date_format = format_description!("[year]-[month]-[day]");
     if let Ok(d) = time::Date::parse(s, &date_format) {
         let t = d.midnight().assume_offset(offset);
         return i64::try_from(t.unix_timestamp_nanos()).map_err(|_| TimeError(format!("time {s:?} out of range")));
@@ -100,6 +102,69 @@ pub fn parse_time(s: &str, now_ns: i64, offset: UtcOffset) -> Result<i64, TimeEr
     Err(TimeError(format!(
         "invalid time {s:?}: use RFC 3339 (2026-11-23T08:00:00+08:00), a date (2026-11-23), now, or -2h"
     )))
+}
+
+/// How [`parse_data_time`] reads a bare number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochNumbers {
+    /// Unix seconds whatever the size (an integer exactly, a fraction rounded down): for
+    /// values fieldline itself writes as seconds, such as an NWP run's `issued` tag.
+    Seconds,
+    /// Unix seconds, or milli-, micro- or nanoseconds recognized by size (|n| ≥ 1e11 is
+    /// milliseconds, ≥ 1e14 microseconds, ≥ 1e17 nanoseconds): for foreign files, where the
+    /// unit is not known. Read as `f64`, so the result is exact to the second up to ~2^53.
+    BySize,
+}
+
+/// Parses a time found in a data file — a CSV time column, a ground-truth record, a tag — to
+/// unix seconds, rounded down. Accepts, around optional whitespace:
+///
+/// - RFC 3339: `2026-04-10T06:00:00+08:00`, `2026-04-10T06:00:00.5Z`;
+/// - a naive date and time, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DDTHH:MM[:SS]`, optionally
+///   with a fraction of a second (dropped), read at `naive_offset`;
+/// - a date `YYYY-MM-DD`: its midnight at `naive_offset`;
+/// - a number: epoch time, read as `numbers` says (`NaN` and infinities are refused).
+///
+/// Anything else is `None` (no error text: this runs once per row, and the caller knows the
+/// file and line to report).
+pub fn parse_data_time(text: &str, naive_offset: UtcOffset, numbers: EpochNumbers) -> Option<i64> {
+    let t = text.trim();
+    if let Ok(dt) = OffsetDateTime::parse(t, &Rfc3339) {
+        return Some(dt.unix_timestamp());
+    }
+    if numbers == EpochNumbers::Seconds
+        && let Ok(seconds) = t.parse::<i64>()
+    {
+        return Some(seconds);
+    }
+    if let Ok(number) = t.parse::<f64>() {
+        if !number.is_finite() {
+            return None;
+        }
+        let magnitude = number.abs();
+        let seconds = match numbers {
+            EpochNumbers::Seconds => number,
+            EpochNumbers::BySize if magnitude >= 1e17 => number / 1e9,
+            EpochNumbers::BySize if magnitude >= 1e14 => number / 1e6,
+            EpochNumbers::BySize if magnitude >= 1e11 => number / 1e3,
+            EpochNumbers::BySize => number,
+        };
+        return Some(seconds.floor() as i64);
+    }
+    // A fraction of a second is dropped (the result is whole seconds).
+    let main = match t.split_once('.') {
+        Some((main, fraction)) if fraction.bytes().all(|b| b.is_ascii_digit()) => main,
+        _ => t,
+    };
+    let naive = PrimitiveDateTime::parse(main, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+        .or_else(|_| {
+            PrimitiveDateTime::parse(main, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
+        })
+        .or_else(|_| PrimitiveDateTime::parse(main, format_description!("[year]-[month]-[day] [hour]:[minute]")))
+        .or_else(|_| PrimitiveDateTime::parse(main, format_description!("[year]-[month]-[day]T[hour]:[minute]")))
+        .or_else(|_| time::Date::parse(main, format_description!("[year]-[month]-[day]")).map(|d| d.midnight()))
+        .ok()?;
+    Some(naive.assume_offset(naive_offset).unix_timestamp())
 }
 
 /// Formats ns since the epoch as RFC 3339 at `offset` (seconds precision unless the time
@@ -138,5 +203,116 @@ mod tests {
         assert_eq!(format_time(local_midnight, UtcOffset::UTC), "2026-11-22T16:00:00Z");
         assert_eq!(parse_time("-1h", 3_600_000_000_000, UtcOffset::UTC).unwrap(), 0);
         assert!(parse_time("yesterday", 0, UtcOffset::UTC).is_err());
+    }
+
+    #[test]
+    fn data_times_in_every_accepted_form() {
+        let t = 1_396_310_400; // 2014-04-01T00:00:00Z
+        let utc = UtcOffset::UTC;
+        for text in [
+            "2014-04-01 00:00:00",
+            "2014-04-01T00:00:00",
+            "2014-04-01 00:00",
+            "2014-04-01T00:00",
+            "2014-04-01T08:00:00+08:00",
+            "2014-04-01T00:00:00Z",
+            "2014-04-01T00:00:00.999Z",
+            "2014-04-01 00:00:00.750",
+            " 2014-04-01 ",
+            "2014-04-01",
+            "1396310400",
+            "1396310400.5",
+            "1396310400000",
+            "1396310400000000",
+            "1396310400000000000",
+        ] {
+            assert_eq!(parse_data_time(text, utc, EpochNumbers::BySize), Some(t), "{text}");
+        }
+        for bad in ["yesterday", "NaN", "inf", "", "2014-04-01 25:00:00", "2014-04-01T00:00:00+8"] {
+            assert_eq!(parse_data_time(bad, utc, EpochNumbers::BySize), None, "{bad}");
+        }
+        // Naive times and dates are read at the given offset; times with an offset keep theirs.
+        let plus8 = UtcOffset::from_hms(8, 0, 0).unwrap();
+        assert_eq!(parse_data_time("2014-04-01 08:00:00", plus8, EpochNumbers::BySize), Some(t));
+        assert_eq!(parse_data_time("2014-04-02", plus8, EpochNumbers::BySize), Some(t + 16 * 3600));
+        assert_eq!(parse_data_time("2014-04-01T00:00:00Z", plus8, EpochNumbers::BySize), Some(t));
+        // Rounded down, before 1970 too.
+        assert_eq!(parse_data_time("-1.5", utc, EpochNumbers::BySize), Some(-2));
+        assert_eq!(parse_data_time("1969-12-31T23:59:59.5Z", utc, EpochNumbers::BySize), Some(-1));
+    }
+
+    #[test]
+    fn numbers_are_seconds_or_recognized_by_size() {
+        let utc = UtcOffset::UTC;
+        // Seconds: exactly, whatever the size.
+        assert_eq!(parse_data_time("100000000000", utc, EpochNumbers::Seconds), Some(100_000_000_000));
+        assert_eq!(parse_data_time("9007199254740993", utc, EpochNumbers::Seconds), Some(9_007_199_254_740_993));
+        assert_eq!(parse_data_time("-5", utc, EpochNumbers::Seconds), Some(-5));
+        assert_eq!(parse_data_time("1775772000.9", utc, EpochNumbers::Seconds), Some(1_775_772_000));
+        // By size: the same text is milliseconds.
+        assert_eq!(parse_data_time("100000000000", utc, EpochNumbers::BySize), Some(100_000_000));
+        assert_eq!(parse_data_time("99999999999", utc, EpochNumbers::BySize), Some(99_999_999_999));
+        assert_eq!(parse_data_time("-1396310400000", utc, EpochNumbers::BySize), Some(-1_396_310_400));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Years 1..=9999 (what RFC 3339 and the naive forms can write), a day inside them so
+        /// that any offset stays inside too.
+        const FIRST: i64 = -62_135_596_800 + 86_400;
+        const LAST: i64 = 253_402_300_799 - 86_400;
+
+        fn offset() -> impl Strategy<Value = UtcOffset> {
+            (-23i8..=23, 0i8..=59).prop_map(|(h, m)| UtcOffset::from_hms(h, if h < 0 { -m } else { m }, 0).unwrap())
+        }
+
+        fn numbers() -> impl Strategy<Value = EpochNumbers> {
+            prop_oneof![Just(EpochNumbers::Seconds), Just(EpochNumbers::BySize)]
+        }
+
+        proptest! {
+            /// Untrusted input (any file's time column, any tag): a time or `None`, never a panic.
+            #[test]
+            fn any_text_is_a_time_or_none(text in "\\PC{0,40}", numbers in numbers()) {
+                let _ = parse_data_time(&text, UtcOffset::UTC, numbers);
+            }
+
+            #[test]
+            fn time_like_text_is_a_time_or_none(text in "[0-9 .:TZe+-]{0,32}", numbers in numbers()) {
+                let _ = parse_data_time(&text, UtcOffset::UTC, numbers);
+            }
+
+            #[test]
+            fn written_times_read_back(
+                secs in FIRST..LAST,
+                nanos in 0u32..1_000_000_000,
+                local in offset(),
+                naive_offset in offset(),
+                numbers in numbers(),
+            ) {
+                let t = OffsetDateTime::from_unix_timestamp(secs).unwrap().replace_nanosecond(nanos).unwrap();
+                let rfc3339 = t.to_offset(local).format(&Rfc3339).unwrap();
+                prop_assert_eq!(parse_data_time(&rfc3339, naive_offset, numbers), Some(secs));
+                let naive = t.to_offset(naive_offset);
+                let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]");
+                let text = naive.format(format).unwrap();
+                prop_assert_eq!(parse_data_time(&text, naive_offset, numbers), Some(secs));
+                prop_assert_eq!(parse_data_time(&text.replace(' ', "T"), naive_offset, numbers), Some(secs));
+            }
+
+            #[test]
+            fn epoch_numbers_read_back(
+                secs in -99_999_999_999i64..100_000_000_000,
+                ms in 100_000_000_000i64..100_000_000_000_000,
+                any in any::<i64>(),
+            ) {
+                prop_assert_eq!(parse_data_time(&secs.to_string(), UtcOffset::UTC, EpochNumbers::BySize), Some(secs));
+                prop_assert_eq!(parse_data_time(&ms.to_string(), UtcOffset::UTC, EpochNumbers::BySize), Some(ms.div_euclid(1000)));
+                prop_assert_eq!(parse_data_time(&(-ms).to_string(), UtcOffset::UTC, EpochNumbers::BySize), Some((-ms).div_euclid(1000)));
+                prop_assert_eq!(parse_data_time(&any.to_string(), UtcOffset::UTC, EpochNumbers::Seconds), Some(any));
+            }
+        }
     }
 }

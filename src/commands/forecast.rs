@@ -2,12 +2,13 @@
 //!
 //! `fieldline forecast backtest` reads a CSV time series, hands it to
 //! [`fieldline_analytics::forecast::backtest::run`] and writes the JSON report. The CSV has a
-//! header row, one time column (RFC 3339; times without an offset are read in `--tz`) and numeric
-//! columns (empty, `NA`, `NaN` and `null` cells are missing values). With `--features auto` every
-//! numeric column other than the time, the target, `--measured` and `--curtailed` columns is taken
-//! as a weather forecast valid at its row's time and used at every lead; columns in `--measured`
-//! are used only up to each issue time; a non-numeric column is skipped with a note (or is an
-//! error when named). `--tz` is also the plant's local time for days and the issue hour.
+//! header row, one time column (RFC 3339 or epoch numbers; naive times and dates are read in
+//! `--tz`; see [`fieldline_core::time::parse_data_time`]) and numeric columns (empty, `NA`,
+//! `NaN` and `null` cells are missing values). With `--features auto` every numeric column other
+//! than the time, the target, `--measured` and `--curtailed` columns is taken as a weather
+//! forecast valid at its row's time and used at every lead; columns in `--measured` are used
+//! only up to each issue time; a non-numeric column is skipped with a note (or is an error when
+//! named). `--tz` is also the plant's local time for days and the issue hour.
 
 use std::path::PathBuf;
 
@@ -17,9 +18,8 @@ use fieldline_analytics::forecast::backtest::{self, BacktestOptions, Report};
 use fieldline_analytics::forecast::model::ModelOptions;
 use fieldline_analytics::forecast::scoring::{RuleSet, ScoringRules};
 use fieldline_analytics::forecast::series::{Column, FeatureSelection, Location, SeriesOptions, Table};
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use fieldline_core::time::{EpochNumbers, parse_data_time};
+use time::UtcOffset;
 
 /// `fieldline forecast`: power forecasting tools.
 #[derive(clap::Args, Debug)]
@@ -67,7 +67,7 @@ pub struct BacktestArgs {
     /// Power column to forecast.
     #[arg(long)]
     pub target: String,
-    /// Time column (RFC 3339; naive times are read in --tz).
+    /// Time column (RFC 3339; naive times and dates are read in --tz; epoch s/ms/µs/ns).
     #[arg(long, default_value = "timestamp")]
     pub time_col: String,
     /// Weather-forecast columns: `auto` or a comma-separated list.
@@ -194,20 +194,6 @@ fn parse_offset(text: &str) -> anyhow::Result<UtcOffset> {
         .with_context(|| format!("--tz {text:?} is not an offset like +08:00"))
 }
 
-/// Parses an RFC 3339 time, or a naive `YYYY-MM-DD[T ]HH:MM[:SS]` read at `offset`.
-fn parse_time(text: &str, offset: UtcOffset) -> Option<i64> {
-    let t = text.trim();
-    if let Ok(dt) = OffsetDateTime::parse(t, &Rfc3339) {
-        return Some(dt.unix_timestamp());
-    }
-    let naive = PrimitiveDateTime::parse(t, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
-        .or_else(|_| PrimitiveDateTime::parse(t, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")))
-        .or_else(|_| PrimitiveDateTime::parse(t, format_description!("[year]-[month]-[day]T[hour]:[minute]")))
-        .or_else(|_| PrimitiveDateTime::parse(t, format_description!("[year]-[month]-[day] [hour]:[minute]")))
-        .ok()?;
-    Some(naive.assume_offset(offset).unix_timestamp())
-}
-
 fn parse_number(text: &[u8]) -> Result<f64, ()> {
     let t = std::str::from_utf8(text).map_err(|_| ())?.trim();
     if t.is_empty() || ["na", "nan", "null", "none"].iter().any(|m| t.eq_ignore_ascii_case(m)) {
@@ -248,8 +234,11 @@ fn read_csv(
         row += 1;
         let line = row + 1;
         let time_text = String::from_utf8_lossy(record.get(time_index).unwrap_or_default()).into_owned();
-        let Some(t) = parse_time(&time_text, offset) else {
-            bail!("{}: line {line}: {time_text:?} is not an RFC 3339 or YYYY-MM-DD HH:MM:SS time", path.display());
+        let Some(t) = parse_data_time(&time_text, offset, EpochNumbers::BySize) else {
+            bail!(
+                "{}: line {line}: {time_text:?} is not an RFC 3339, YYYY-MM-DD HH:MM:SS or epoch time",
+                path.display()
+            );
         };
         times.push(t);
         for (c, column) in values.iter_mut().enumerate() {
@@ -291,13 +280,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_parse_with_and_without_offsets() {
-        let plus8 = UtcOffset::from_hms(8, 0, 0).unwrap();
-        assert_eq!(parse_time("2024-05-01T08:00:00+08:00", UtcOffset::UTC), Some(1_714_521_600));
-        assert_eq!(parse_time("2024-05-01T00:00:00Z", plus8), Some(1_714_521_600));
-        assert_eq!(parse_time("2024-05-01 08:00:00", plus8), Some(1_714_521_600));
-        assert_eq!(parse_time("2024-05-01T08:00", plus8), Some(1_714_521_600));
-        assert_eq!(parse_time("yesterday", plus8), None);
+    fn offsets_parse() {
         assert_eq!(parse_offset("-03:30").unwrap().whole_seconds(), -(3 * 3600 + 1800));
         assert!(parse_offset("Asia/Shanghai").is_err());
     }
@@ -319,5 +302,10 @@ mod tests {
         assert!(read_csv(&path, "time", UtcOffset::UTC, &["p"]).is_err());
         std::fs::write(&path, "timestamp,p\nnot-a-time,1\n").unwrap();
         assert!(read_csv(&path, "timestamp", UtcOffset::UTC, &["p"]).is_err());
+        // Naive times are read in --tz.
+        let plus8 = UtcOffset::from_hms(8, 0, 0).unwrap();
+        std::fs::write(&path, "timestamp,p\n2024-05-01 08:00:00,1\n2024-05-01T09:00,2\n").unwrap();
+        let (naive, _) = read_csv(&path, "timestamp", plus8, &["p"]).unwrap();
+        assert_eq!(naive.times, vec![1_714_521_600, 1_714_525_200]);
     }
 }

@@ -102,28 +102,52 @@ struct GroupMember {
 /// One device's readings in a window: time → field → value (numbers and text).
 pub(crate) type Rows = BTreeMap<i64, BTreeMap<String, FieldValue>>;
 
-/// Readings of one measurement in a window, by device key (`measurement/site/device`):
-/// (site, device, rows).
+/// One device's readings in a window, with the device's site and name.
+pub(crate) struct DeviceRows {
+    pub(crate) site: String,
+    pub(crate) device: String,
+    pub(crate) rows: Rows,
+}
+
+/// Readings of one measurement in a window, by device key (`measurement/site/device`).
 #[derive(Default)]
 pub(crate) struct KindRows {
-    pub(crate) devices: BTreeMap<DeviceKey, (String, String, Rows)>,
+    pub(crate) devices: BTreeMap<DeviceKey, DeviceRows>,
 }
 
 /// Readings of every kind in a window, by measurement.
 pub(crate) type Window = BTreeMap<String, KindRows>;
 
-/// (measurement, site, device) of an event.
-pub(crate) type Owner = (String, String, String);
+/// The device an event is about: the owned form of [`Origin`], which alerts borrow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub(crate) measurement: String,
+    pub(crate) site: String,
+    pub(crate) device: String,
+}
 
-/// What [`Detection::replay`] found: every event change from live on, and the events still
-/// open at the end, each with its device.
+impl Owner {
+    fn of(d: &DeviceState) -> Self {
+        Owner { measurement: d.measurement.clone(), site: d.site.clone(), device: d.device.clone() }
+    }
+
+    fn origin(&self) -> Origin<'_> {
+        Origin { measurement: &self.measurement, site: &self.site, device: &self.device }
+    }
+}
+
+/// What [`DetectionEngine::replay`] found: every event change from live on, and the events
+/// still open at the end, each with its device.
 pub(crate) struct Replayed {
     pub(crate) changes: Vec<(Owner, EventChange)>,
     pub(crate) open: Vec<(Owner, Event)>,
 }
 
-/// The detection job.
-pub struct Detection {
+/// The detection engine: every device's detectors and the peer groups, their state, and the
+/// cursor of the readings already checked. `serve`'s detection job ticks it
+/// ([`DetectionEngine::tick`]); `fieldline detect --data` replays files through it
+/// ([`DetectionEngine::replay`]).
+pub struct DetectionEngine {
     config: AlertsConfig,
     /// Configured asset ratings (`[schema]`): an inverter's rating, where given, is its
     /// capacity for the PV detectors.
@@ -140,7 +164,7 @@ fn num(v: Option<&FieldValue>) -> f64 {
     v.and_then(FieldValue::as_f64).unwrap_or(f64::NAN)
 }
 
-impl Detection {
+impl DetectionEngine {
     /// Loads saved detector state from the data dir. Without one, everything already stored
     /// counts as history: devices learn from it when next seen, and only newer readings are
     /// checked (so a lost state file does not re-raise old conditions).
@@ -178,7 +202,7 @@ impl Detection {
                 // Readings within `lag` of the newest are re-checked: push the cursor past them.
                 .map(|newest| newest.saturating_add(config.lag_secs.max(0) * NS_PER_SEC));
         }
-        Detection { config, ratings, offset_s, state, path, last_save: Instant::now(), resume_pending }
+        DetectionEngine { config, ratings, offset_s, state, path, last_save: Instant::now(), resume_pending }
     }
 
     /// Saves detector state atomically.
@@ -198,7 +222,7 @@ impl Detection {
     /// The engine without a data dir or state file, for `fieldline detect --data`.
     pub(crate) fn offline(config: AlertsConfig) -> Self {
         let offset_s = parse_offset(&config.utc_offset).map(|o| i64::from(o.whole_seconds())).unwrap_or(8 * 3600);
-        Detection {
+        DetectionEngine {
             config,
             ratings: Schema::builtin(),
             offset_s,
@@ -236,7 +260,7 @@ impl Detection {
                 }
                 self.join_groups();
             }
-            let first = window.values().flat_map(|k| k.devices.values()).filter_map(|d| d.2.keys().next()).min();
+            let first = window.values().flat_map(|k| k.devices.values()).filter_map(|d| d.rows.keys().next()).min();
             let Some(mut t) = next_tick.or_else(|| first.map(|f| f.div_euclid(tick_s) * tick_s + tick_s)) else {
                 continue;
             };
@@ -250,11 +274,7 @@ impl Detection {
             }
             next_tick = Some(t);
         }
-        let open = self
-            .open_events()
-            .into_iter()
-            .map(|(d, e)| ((d.measurement.clone(), d.site.clone(), d.device.clone()), e.clone()))
-            .collect();
+        let open = self.open_events().into_iter().map(|(d, e)| (Owner::of(d), e.clone())).collect();
         Replayed { changes: out, open }
     }
 
@@ -276,21 +296,17 @@ impl Detection {
                 return;
             }
         };
-        let newest = window
-            .values()
-            .flat_map(|k| k.devices.values())
-            .filter_map(|(_, _, rows)| rows.keys().next_back())
-            .max()
-            .copied();
+        let newest =
+            window.values().flat_map(|k| k.devices.values()).filter_map(|d| d.rows.keys().next_back()).max().copied();
         let Some(data_clock) = newest else { return };
         if self.resume_pending {
             // The first reading after a restart: silence before it was the server's downtime.
             let first_new = window
                 .values()
                 .flat_map(|k| k.devices.iter())
-                .filter_map(|(key, (_, _, rows))| {
+                .filter_map(|(key, d)| {
                     let after = self.state.devices.get(key).map_or(i64::MIN, |d| d.last_s.saturating_add(1));
-                    rows.range(after..).next().map(|(t, _)| *t)
+                    d.rows.range(after..).next().map(|(t, _)| *t)
                 })
                 .min();
             // Until new readings arrive there is nothing to resume at.
@@ -309,7 +325,7 @@ impl Detection {
                 .values()
                 .flat_map(|k| k.devices.iter())
                 .filter(|(key, _)| new.contains(*key))
-                .filter_map(|(_, (_, _, rows))| rows.keys().next())
+                .filter_map(|(_, d)| d.rows.keys().next())
                 .min()
                 .copied()
                 .unwrap_or(data_clock);
@@ -335,8 +351,8 @@ impl Detection {
         self.state.cursor_ns = Some(self.state.cursor_ns.unwrap_or(i64::MIN).max(data_clock * NS_PER_SEC));
 
         let handle = tokio::runtime::Handle::current();
-        for (origin, change) in &changes {
-            let origin = Origin { measurement: &origin.0, site: &origin.1, device: &origin.2 };
+        for (owner, change) in &changes {
+            let origin = owner.origin();
             let result = handle.block_on(async {
                 match change {
                     EventChange::Opened(e) => alerts.event_seen(&origin, e).await,
@@ -402,7 +418,7 @@ impl Detection {
         capacity_kw: &BTreeMap<DeviceKey, f64>,
     ) {
         for (measurement, kind) in window {
-            for (key, (site, device, rows)) in &kind.devices {
+            for (key, DeviceRows { site, device, rows }) in &kind.devices {
                 if !keys.contains(key) {
                     continue;
                 }
@@ -426,7 +442,7 @@ impl Detection {
                     .or_else(|| self.ratings.rated_kw(measurement, site, device))
                     .unwrap_or_else(|| {
                         let past =
-                            history.get(measurement).and_then(|k| k.devices.get(key)).map_or(0.0, |d| shown(&d.2));
+                            history.get(measurement).and_then(|k| k.devices.get(key)).map_or(0.0, |d| shown(&d.rows));
                         past.max(shown(rows))
                     })
                     .max(1.0);
@@ -556,7 +572,9 @@ impl Detection {
         for group in groups.iter_mut() {
             let floor = group.next_t.map_or(i64::MIN, |t| t - PEER_GRID_S);
             for m in &mut group.members {
-                let Some((_, _, rows)) = data.get(&m.measurement).and_then(|k| k.devices.get(&m.key)) else { continue };
+                let Some(DeviceRows { rows, .. }) = data.get(&m.measurement).and_then(|k| k.devices.get(&m.key)) else {
+                    continue;
+                };
                 let from = floor.saturating_add(1);
                 if from > data_until {
                     continue;
@@ -587,7 +605,7 @@ impl Detection {
                     if matches!(&change, EventChange::Opened(e) if e.start_s < d.live_from_s) {
                         continue;
                     }
-                    out.push(((d.measurement.clone(), d.site.clone(), d.device.clone()), change));
+                    out.push((Owner::of(d), change));
                 }
                 t += PEER_GRID_S;
             }
@@ -609,7 +627,7 @@ impl Detection {
     ) -> u64 {
         let mut checked = 0;
         let site_rows = |measurement: &str, site: &str| -> Option<&Rows> {
-            data.get(measurement)?.devices.values().find(|(s, _, _)| s == site).map(|(_, _, rows)| rows)
+            data.get(measurement)?.devices.values().find(|d| d.site == site).map(|d| &d.rows)
         };
         let as_of = |rows: Option<&Rows>, t: i64, field: &str| -> f64 {
             rows.and_then(|r| r.range(t - CONTEXT_WINDOW_S..=t).next_back())
@@ -625,7 +643,7 @@ impl Detection {
                 .map(|key| self.state.devices.get(key).map_or(i64::MIN, |d| d.last_s.saturating_add(1)))
                 .min()
                 .unwrap_or(i64::MIN);
-            for (key, (site, _, rows)) in &inverters.devices {
+            for (key, DeviceRows { site, rows, .. }) in &inverters.devices {
                 for (t, fields) in rows.range(from..=until) {
                     peer_medians
                         .entry((site.clone(), *t))
@@ -635,7 +653,7 @@ impl Detection {
             }
         }
         for (measurement, kind) in data {
-            for (key, (site, _, rows)) in &kind.devices {
+            for (key, DeviceRows { site, rows, .. }) in &kind.devices {
                 if only.is_some_and(|o| !o.contains(key)) {
                     continue;
                 }
@@ -718,7 +736,7 @@ fn push_changes(
     d: &mut DeviceState,
     drain: impl FnOnce(&mut DeviceState) -> Vec<EventChange>,
 ) {
-    let owner = (d.measurement.clone(), d.site.clone(), d.device.clone());
+    let owner = Owner::of(d);
     for change in drain(d) {
         if matches!(&change, EventChange::Opened(e) if e.start_s < d.live_from_s) {
             continue;
@@ -770,13 +788,13 @@ fn scan_window(
     let mut out = BTreeMap::new();
     for measurement in KINDS {
         let rows = store.query_rows(&Query::new(measurement).range(start_ns, stop_ns))?;
-        let mut devices: BTreeMap<DeviceKey, (String, String, Rows)> = BTreeMap::new();
+        let mut devices: BTreeMap<DeviceKey, DeviceRows> = BTreeMap::new();
         for row in rows {
             let (Some(site), Some(device)) = (row.tag("site"), row.tag("device")) else { continue };
             let key = format!("{measurement}/{site}/{device}");
             let (site, device) = (site.to_string(), device.to_string());
-            let entry = devices.entry(key).or_insert_with(|| (site, device, Rows::new()));
-            entry.2.entry(row.timestamp_ns.div_euclid(NS_PER_SEC)).or_default().extend(row.fields);
+            let entry = devices.entry(key).or_insert_with(|| DeviceRows { site, device, rows: Rows::new() });
+            entry.rows.entry(row.timestamp_ns.div_euclid(NS_PER_SEC)).or_default().extend(row.fields);
         }
         out.insert(measurement.to_string(), KindRows { devices });
     }

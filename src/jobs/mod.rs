@@ -65,7 +65,7 @@ pub fn spawn(
         let (dir, store, skew) = (ctx.data_dir.clone(), ctx.store.clone(), ctx.max_future_secs);
         let make = move || {
             let ratings = fieldline_ingest::schema::Schema::new(&ratings);
-            detect::Detection::new(alerts.clone(), ratings, &dir, &store, clock_limit_ns(skew))
+            detect::DetectionEngine::new(alerts.clone(), ratings, &dir, &store, clock_limit_ns(skew))
         };
         loops.push(tokio::spawn(run_loop(
             tick,

@@ -1,0 +1,60 @@
+//! The webhook sender: alert changes POSTed as JSON, in order, each retried with exponential
+//! backoff, over rustls with the operating system's trust store plus `webhook_ca`.
+
+use std::time::Duration;
+
+use super::{AlertMetrics, AlertsConfig, Error};
+
+/// Delivers alert changes to the webhook in order, retrying each with exponential backoff.
+/// The HTTP client is built here, before anything runs, so a bad `webhook_ca` (or a TLS
+/// set-up failure) stops start-up instead of silently losing every delivery.
+pub(super) fn spawn_webhook(
+    url: String,
+    config: &AlertsConfig,
+    metrics: AlertMetrics,
+) -> Result<tokio::sync::mpsc::Sender<serde_json::Value>, Error> {
+    let client = webhook_client(config.webhook_ca.as_deref())?;
+    let attempts = config.webhook_attempts;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(1024);
+    tokio::spawn(async move {
+        while let Some(body) = rx.recv().await {
+            let mut delay = Duration::from_millis(500);
+            let mut delivered = false;
+            for attempt in 1..=attempts.max(1) {
+                match client.post(&url).json(&body).send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        delivered = true;
+                        break;
+                    }
+                    Ok(resp) => tracing::warn!(attempt, status = %resp.status(), "webhook refused alert"),
+                    Err(e) => tracing::warn!(attempt, error = %e, "webhook unreachable"),
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+            if !delivered {
+                metrics.webhook_failures.inc();
+                tracing::error!(id = %body["id"], "webhook delivery given up after {attempts} attempts");
+            }
+        }
+    });
+    Ok(tx)
+}
+
+/// The webhook's HTTP client: rustls with the OS trust store, plus the certificates in `ca`.
+fn webhook_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10)).use_rustls_tls();
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Webhook(format!("cannot read webhook_ca {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| Error::Webhook(format!("webhook_ca {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(Error::Webhook(format!("webhook_ca {}: no PEM certificate in it", path.display())));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| Error::Webhook(format!("cannot build the HTTP client: {e}")))
+}
