@@ -1,16 +1,14 @@
 //! What a deployment runs on which fields: the generic checks per (kind, field) with the
-//! physical limits of the ingest schema, and the peer groups — the same quantity measured by
-//! several devices of the region — whose members are checked for drift against each other.
+//! physical limits of the table of kinds (what ingest dead-letters), and the peer groups — the
+//! same quantity measured by several devices of the region — whose members are checked for
+//! drift against each other.
 //!
 //! `serve`'s detection job ([`crate::jobs::detect`]) and `fieldline detect --data` both take
 //! their configuration from here, so the evaluation measures what the server runs.
 
-use std::sync::LazyLock;
-
 use fieldline_analytics::anomaly::generic::{RangeConfig, SeriesConfig, SpikeConfig, StuckConfig};
 use fieldline_analytics::anomaly::peer::{PeerDrift, PeerDriftConfig, PeerMode, median_of};
 use fieldline_analytics::anomaly::{EventChange, Result, Tracked};
-use fieldline_ingest::schema::Schema;
 use serde::{Deserialize, Serialize};
 
 /// Daylight's luminous efficacy (lm/W): illuminance (lux) per W/m² of global irradiance.
@@ -19,12 +17,10 @@ pub const LUX_PER_WM2: f64 = 120.0;
 /// of the same step.
 pub const PEER_GRID_S: i64 = 600;
 
-/// Physical limits of a field in the ingest schema (what is dead-lettered beyond them), for
-/// the range check and so the stuck check knows where a flat line is saturation.
+/// Physical limits of a field in the table of kinds (what ingest dead-letters beyond them),
+/// for the range check and so the stuck check knows where a flat line is saturation.
 pub fn limits(kind: &str, field: &str) -> Option<(Option<f64>, Option<f64>)> {
-    static SCHEMA: LazyLock<Schema> = LazyLock::new(Schema::builtin);
-    let kind = SCHEMA.kinds().find(|k| k.kind == kind)?;
-    let field = kind.fields.iter().find(|f| f.name == field)?;
+    let field = fieldline_core::kinds::field(kind, field)?;
     (field.min.is_some() || field.max.is_some()).then_some((field.min, field.max))
 }
 
@@ -207,10 +203,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_come_from_the_ingest_schema() {
+    fn limits_come_from_the_table_of_kinds() {
         assert_eq!(limits("met_station", "rh_pct"), Some((Some(0.0), Some(100.0))));
         assert_eq!(limits("pest_trap", "count"), Some((Some(0.0), None)));
         assert_eq!(limits("met_station", "no_such_field"), None);
+        assert_eq!(limits("wind_turbine", "status"), None);
+    }
+
+    #[test]
+    fn peer_group_members_are_fields_of_their_kinds() {
+        for group in peer_groups() {
+            for (kind, field, _) in &group.members {
+                assert!(fieldline_core::kinds::field(kind, field).is_some(), "{}: {kind}.{field}", group.label);
+            }
+        }
     }
 
     /// Deterministic noise in [-0.5, 0.5).

@@ -1,8 +1,8 @@
-//! The kind schema (DESIGN.md §3): for each device kind, its fields with unit, type and
-//! PHYSICAL limits, and [`Schema::validate`], which removes the fields a point cannot
-//! physically have (humidity above 100 %, a negative trap count, a turbine at 5 × its rating,
-//! a string where a number belongs, NaN) and says why. Unusual but possible values are kept:
-//! judging them is the anomaly jobs' work, and they need the data.
+//! The kind schema (DESIGN.md §3) at the door: [`Schema::validate`] removes the fields a point
+//! cannot physically have (humidity above 100 %, a negative trap count, a turbine at 5 × its
+//! rating, a string where a number belongs, NaN) and says why. Unusual but possible values are
+//! kept: judging them is the anomaly jobs' work, and they need the data. The kinds themselves —
+//! fields, units, types, physical limits — are the one table in [`fieldline_core::kinds`].
 //!
 //! Power limits scale with the asset's rating when [`SchemaConfig`] gives one (turbine and
 //! inverter `rated_kw`, plant `capacity_mw`; a plant point's own `capacity_mw` field serves
@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use fieldline_core::kinds::KINDS;
+pub use fieldline_core::kinds::{FieldSchema, KindSchema, RatedLimits, Rating, ValueType};
 use fieldline_core::point::{FieldValue, Point};
 
 /// Asset ratings that scale the power limits (the `[schema]` config section).
@@ -89,75 +91,6 @@ impl SchemaConfig {
     }
 }
 
-/// One device kind: its fields and what they may hold.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct KindSchema {
-    pub kind: &'static str,
-    pub description: &'static str,
-    pub fields: &'static [FieldSchema],
-}
-
-impl KindSchema {
-    fn field(&self, name: &str) -> Option<&FieldSchema> {
-        self.fields.iter().find(|f| f.name == name)
-    }
-}
-
-/// One field of a kind.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct FieldSchema {
-    pub name: &'static str,
-    /// Empty for codes and counts.
-    pub unit: &'static str,
-    #[serde(rename = "type")]
-    pub value_type: ValueType,
-    /// Physical limits, inclusive; `None` = unbounded on that side.
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    /// When the asset has this rating configured, the limits become multiples of it instead.
-    pub rated: Option<RatedLimits>,
-    pub description: &'static str,
-}
-
-/// What a field holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ValueType {
-    /// Float, integer or unsigned.
-    Number,
-    /// A number with no fractional part (counts).
-    WholeNumber,
-    /// true/false; the numbers 0 and 1 are converted.
-    Boolean,
-    /// A status code: any number or string.
-    NumberOrString,
-}
-
-/// Limits as multiples of an asset rating.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct RatedLimits {
-    pub rating: Rating,
-    pub min_factor: f64,
-    pub max_factor: f64,
-}
-
-/// Which rating of [`AssetConfig`] a limit scales with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rating {
-    RatedKw,
-    CapacityMw,
-}
-
-impl fmt::Display for Rating {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Rating::RatedKw => "rated_kw",
-            Rating::CapacityMw => "capacity_mw",
-        })
-    }
-}
-
 /// A field removed by [`Schema::validate`], and why.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Violation {
@@ -220,6 +153,7 @@ impl Schema {
     pub fn new(config: &SchemaConfig) -> Schema {
         let mut kinds: Vec<KindEntry> = KINDS
             .iter()
+            .copied()
             .map(|schema| KindEntry {
                 schema,
                 sites: HashMap::new(),
@@ -401,177 +335,6 @@ fn check_limits(spec: &FieldSchema, name: &str, value: &FieldValue, v: f64, rati
     }
     Ok(())
 }
-
-const fn number(name: &'static str, unit: &'static str, min: f64, max: f64, description: &'static str) -> FieldSchema {
-    FieldSchema { name, unit, value_type: ValueType::Number, min: Some(min), max: Some(max), rated: None, description }
-}
-
-const fn at_least(name: &'static str, unit: &'static str, min: f64, description: &'static str) -> FieldSchema {
-    FieldSchema { name, unit, value_type: ValueType::Number, min: Some(min), max: None, rated: None, description }
-}
-
-const fn count(name: &'static str, description: &'static str) -> FieldSchema {
-    FieldSchema {
-        name,
-        unit: "",
-        value_type: ValueType::WholeNumber,
-        min: Some(0.0),
-        max: None,
-        rated: None,
-        description,
-    }
-}
-
-/// A power field: generic limits without a rating, `-0.2 ×` to `2 ×` the rating with one.
-const fn power(
-    name: &'static str,
-    unit: &'static str,
-    min: f64,
-    max: f64,
-    rating: Rating,
-    min_factor: f64,
-    description: &'static str,
-) -> FieldSchema {
-    FieldSchema {
-        name,
-        unit,
-        value_type: ValueType::Number,
-        min: Some(min),
-        max: Some(max),
-        rated: Some(RatedLimits { rating, min_factor, max_factor: 2.0 }),
-        description,
-    }
-}
-
-const fn status(description: &'static str) -> FieldSchema {
-    FieldSchema {
-        name: "status",
-        unit: "",
-        value_type: ValueType::NumberOrString,
-        min: None,
-        max: None,
-        rated: None,
-        description,
-    }
-}
-
-const AIR_TEMP: (f64, f64) = (-60.0, 70.0);
-const WIND_SPEED_MAX: f64 = 75.0;
-// Thermopile pyranometers read a few W/m² below zero at night (BSRN's physically possible
-// minimum is -4 W/m²); those readings are real and must not be dropped.
-const IRRADIANCE_MIN: f64 = -10.0;
-
-static KINDS: &[KindSchema] = &[
-    KindSchema {
-        kind: "wind_turbine",
-        description: "A wind turbine's SCADA readings",
-        fields: &[
-            power(
-                "power_kw",
-                "kW",
-                -2000.0,
-                40000.0,
-                Rating::RatedKw,
-                -0.2,
-                "Active power; negative while idling on grid power",
-            ),
-            number("wind_speed_ms", "m/s", 0.0, WIND_SPEED_MAX, "Nacelle anemometer wind speed"),
-            number("wind_dir_deg", "°", 0.0, 360.0, "Wind direction, clockwise from north"),
-            number("nacelle_dir_deg", "°", 0.0, 360.0, "Nacelle heading, clockwise from north"),
-            number("rotor_rpm", "rpm", -100.0, 1000.0, "Rotor speed; slightly negative when idling backwards"),
-            number("pitch_deg", "°", -180.0, 180.0, "Blade pitch angle (about 90 when feathered)"),
-            number("ambient_temp_c", "°C", AIR_TEMP.0, AIR_TEMP.1, "Ambient air temperature at the nacelle"),
-            status("Turbine state or fault code"),
-        ],
-    },
-    KindSchema {
-        kind: "pv_inverter",
-        description: "A PV inverter",
-        fields: &[
-            power(
-                "ac_power_kw",
-                "kW",
-                -2000.0,
-                40000.0,
-                Rating::RatedKw,
-                -0.2,
-                "AC output power; slightly negative at night",
-            ),
-            power("dc_power_kw", "kW", -2000.0, 40000.0, Rating::RatedKw, -0.2, "DC input power"),
-            number("dc_voltage_v", "V", -10.0, 2000.0, "DC input voltage; small negative offsets at night"),
-            number("temp_c", "°C", -60.0, 150.0, "Inverter internal or heat-sink temperature"),
-            status("Inverter state or fault code"),
-        ],
-    },
-    KindSchema {
-        kind: "plant",
-        description: "A wind or PV plant's grid meter",
-        fields: &[
-            power("power_mw", "MW", -1000.0, 30000.0, Rating::CapacityMw, -0.2, "Active power at the grid connection"),
-            number("capacity_mw", "MW", 0.0, 30000.0, "Operating capacity"),
-            power("available_mw", "MW", 0.0, 30000.0, Rating::CapacityMw, 0.0, "Available power"),
-            FieldSchema {
-                name: "curtailed",
-                unit: "",
-                value_type: ValueType::Boolean,
-                min: None,
-                max: None,
-                rated: None,
-                description: "Output limited by dispatch (限电)",
-            },
-        ],
-    },
-    KindSchema {
-        kind: "met_station",
-        description: "A plant's weather station",
-        fields: &[
-            number("ghi_wm2", "W/m²", IRRADIANCE_MIN, 1600.0, "Global horizontal irradiance"),
-            number("poa_wm2", "W/m²", IRRADIANCE_MIN, 2000.0, "Plane-of-array irradiance"),
-            number("air_temp_c", "°C", AIR_TEMP.0, AIR_TEMP.1, "Air temperature"),
-            number("rh_pct", "%", 0.0, 100.0, "Relative humidity"),
-            number("wind_speed_ms", "m/s", 0.0, WIND_SPEED_MAX, "Wind speed"),
-            number("wind_dir_deg", "°", 0.0, 360.0, "Wind direction, clockwise from north"),
-            number("pressure_hpa", "hPa", 300.0, 1100.0, "Station air pressure"),
-            at_least("rain_mm", "mm", 0.0, "Precipitation"),
-            number("module_temp_c", "°C", -60.0, 100.0, "PV module back-sheet temperature"),
-        ],
-    },
-    KindSchema {
-        kind: "nwp",
-        description: "A weather forecast feed (tag issued = issue time; ts = valid time)",
-        fields: &[
-            number("wind_speed_100m_ms", "m/s", 0.0, WIND_SPEED_MAX, "Wind speed at 100 m"),
-            number("wind_dir_100m_deg", "°", 0.0, 360.0, "Wind direction at 100 m"),
-            number("ghi_wm2", "W/m²", IRRADIANCE_MIN, 1600.0, "Global horizontal irradiance"),
-            number("air_temp_c", "°C", AIR_TEMP.0, AIR_TEMP.1, "Air temperature at 2 m"),
-            number("rh_pct", "%", 0.0, 100.0, "Relative humidity at 2 m"),
-            number("cloud_cover_pct", "%", 0.0, 100.0, "Total cloud cover"),
-            number("pressure_hpa", "hPa", 300.0, 1100.0, "Air pressure"),
-        ],
-    },
-    KindSchema {
-        kind: "peony_plot",
-        description: "A peony growth plot",
-        fields: &[
-            number("air_temp_c", "°C", AIR_TEMP.0, AIR_TEMP.1, "Air temperature"),
-            number("air_rh_pct", "%", 0.0, 100.0, "Air relative humidity"),
-            number("soil_temp_c", "°C", -50.0, 80.0, "Soil temperature"),
-            number("soil_vwc_pct", "%", 0.0, 100.0, "Soil volumetric water content"),
-            number("soil_ec_ds_m", "dS/m", 0.0, 250.0, "Soil electrical conductivity"),
-            number("light_lux", "lx", 0.0, 200_000.0, "Illuminance (full sun is about 100 000 lx)"),
-            at_least("rain_mm", "mm", 0.0, "Precipitation"),
-            at_least("stage", "", 0.0, "Observed phenology stage code"),
-        ],
-    },
-    KindSchema {
-        kind: "pest_trap",
-        description: "An insect pest trap (tags species, trap_type)",
-        fields: &[
-            count("count", "Cumulative catch since the trap was last serviced"),
-            count("catch", "Catch in the reporting interval"),
-        ],
-    },
-];
 
 #[cfg(test)]
 mod tests {

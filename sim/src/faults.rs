@@ -359,7 +359,7 @@ impl FaultPlan {
                         } else {
                             v + e.magnitude * progress
                         };
-                        values[f] = Value::Num(clamp_field(name, drifted));
+                        values[f] = Value::Num(clamp_field(kind, name, drifted));
                     }
                 }
                 FaultKind::Stuck if in_window => {
@@ -375,7 +375,7 @@ impl FaultPlan {
                         && let Some(Value::Num(v)) = values.get(f).copied()
                     {
                         let name = kind.fields().get(f).copied().unwrap_or("");
-                        values[f] = Value::Num(clamp_field(name, v + e.magnitude));
+                        values[f] = Value::Num(clamp_field(kind, name, v + e.magnitude));
                     }
                 }
                 _ => {}
@@ -434,22 +434,10 @@ fn night_time(t: i64, utc_offset_s: i64) -> i64 {
     local_day * SECS_PER_DAY - utc_offset_s + 22 * SECS_PER_HOUR
 }
 
-/// Physical limits of a field (DESIGN.md §3 schema), so injected values stay storable.
-pub fn clamp_field(name: &str, v: f64) -> f64 {
-    let (lo, hi) = match name {
-        "rh_pct" | "air_rh_pct" | "soil_vwc_pct" | "cloud_cover_pct" => (0.0, 100.0),
-        "ghi_wm2" => (-10.0, 1600.0),
-        "poa_wm2" => (-10.0, 2000.0),
-        "wind_speed_ms" => (0.0, 75.0),
-        "pressure_hpa" => (300.0, 1100.0),
-        "soil_temp_c" => (-50.0, 80.0),
-        "temp_c" => (-60.0, 150.0),
-        "module_temp_c" => (-60.0, 100.0),
-        "soil_ec_ds_m" => (0.0, 250.0),
-        "air_temp_c" | "ambient_temp_c" => (-60.0, 70.0),
-        _ => (f64::NEG_INFINITY, f64::INFINITY),
-    };
-    v.clamp(lo, hi)
+/// `v` within the physical limits of field `name` of `kind` (the table of kinds ingest
+/// validates against), so injected values stay storable; unbounded for a field it lacks.
+pub fn clamp_field(kind: Kind, name: &str, v: f64) -> f64 {
+    kind.schema().field(name).map_or(v, |field| field.clamp(v))
 }
 
 /// Fields a reading fault of `kind` may hit on a device of `device_kind`.
@@ -691,6 +679,22 @@ mod tests {
 
     fn device(kind: Kind, name: &str) -> DeviceInfo {
         DeviceInfo { site: "s".into(), device: name.into(), kind, tags: Vec::new(), cadence_s: 60 }
+    }
+
+    #[test]
+    fn reading_faults_hit_simulated_fields_and_stay_within_their_limits() {
+        for fault in [FaultKind::Stuck, FaultKind::Spike, FaultKind::Drift] {
+            for kind in Kind::ALL {
+                for name in candidate_fields(fault, kind) {
+                    assert!(kind.field_index(name).is_some(), "{} on {}.{name}", fault.name(), kind.name());
+                }
+            }
+        }
+        assert_eq!(clamp_field(Kind::MetStation, "rh_pct", 130.0), 100.0);
+        assert_eq!(clamp_field(Kind::PeonyPlot, "soil_vwc_pct", -4.0), 0.0);
+        assert_eq!(clamp_field(Kind::PvInverter, "temp_c", 170.0), 150.0);
+        assert_eq!(clamp_field(Kind::MetStation, "rain_mm", 1e6), 1e6, "no upper limit");
+        assert_eq!(clamp_field(Kind::MetStation, "no_such_field", -1e6), -1e6);
     }
 
     #[test]

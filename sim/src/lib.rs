@@ -67,11 +67,14 @@
 //!
 //! # Device kinds and cadences
 //!
-//! Names follow DESIGN.md §3: `wind_turbine`, `pv_inverter`, `plant`, `met_station` every
-//! minute; `peony_plot` every 10 minutes; `pest_trap` hourly (tags `species`, `trap_type`;
-//! `count` is the cumulative catch since the last service); `nwp` as issued (tag `issued` =
-//! the run's nominal time, RFC 3339; timestamp = valid time). Peony `stage` codes: 0 dormant,
-//! 1 bud break, 2 leaf expansion, 3 flower bud, 4 bloom, 5 post-bloom, 6 senescence.
+//! Names, fields (in row and column order), units and physical limits come from the one table
+//! of kinds, [`fieldline_core::kinds`], which ingest validates against (DESIGN.md §3):
+//! `wind_turbine`, `pv_inverter`, `plant`, `met_station` every minute; `peony_plot` every 10
+//! minutes; `pest_trap` hourly (tags `species`, `trap_type`; `count` is the cumulative catch
+//! since the last service — the simulated traps are counters and do not send the interval
+//! `catch` the table also knows); `nwp` as issued (tag `issued` = the run's nominal time,
+//! RFC 3339; timestamp = valid time). Peony `stage` codes: 0 dormant, 1 bud break, 2 leaf
+//! expansion, 3 flower bud, 4 bloom, 5 post-bloom, 6 senescence.
 
 pub mod engine;
 pub mod faults;
@@ -86,6 +89,10 @@ pub mod random;
 pub mod scenario;
 pub mod weather;
 pub mod wind;
+
+use std::sync::LazyLock;
+
+use fieldline_core::kinds::{self, KindSchema};
 
 pub use engine::{SimOptions, Simulation};
 pub use scenario::Scenario;
@@ -130,66 +137,30 @@ impl Kind {
         Kind::PestTrap,
     ];
 
-    /// The measurement name.
-    pub fn name(self) -> &'static str {
+    /// The kind's entry in the one table of kinds: fields, units, physical limits, tags.
+    pub fn schema(self) -> &'static KindSchema {
         match self {
-            Kind::WindTurbine => "wind_turbine",
-            Kind::PvInverter => "pv_inverter",
-            Kind::Plant => "plant",
-            Kind::MetStation => "met_station",
-            Kind::Nwp => "nwp",
-            Kind::PeonyPlot => "peony_plot",
-            Kind::PestTrap => "pest_trap",
+            Kind::WindTurbine => &kinds::WIND_TURBINE,
+            Kind::PvInverter => &kinds::PV_INVERTER,
+            Kind::Plant => &kinds::PLANT,
+            Kind::MetStation => &kinds::MET_STATION,
+            Kind::Nwp => &kinds::NWP,
+            Kind::PeonyPlot => &kinds::PEONY_PLOT,
+            Kind::PestTrap => &kinds::PEST_TRAP,
         }
     }
 
-    /// Field names, in the order of a row's values.
+    /// The measurement name.
+    pub fn name(self) -> &'static str {
+        self.schema().kind
+    }
+
+    /// Names of the fields the simulator produces ([`KindSchema::simulated_fields`]), in the
+    /// order of a row's values.
     pub fn fields(self) -> &'static [&'static str] {
-        match self {
-            Kind::WindTurbine => &[
-                "power_kw",
-                "wind_speed_ms",
-                "wind_dir_deg",
-                "nacelle_dir_deg",
-                "rotor_rpm",
-                "pitch_deg",
-                "ambient_temp_c",
-                "status",
-            ],
-            Kind::PvInverter => &["ac_power_kw", "dc_power_kw", "dc_voltage_v", "temp_c", "status"],
-            Kind::Plant => &["power_mw", "capacity_mw", "available_mw", "curtailed"],
-            Kind::MetStation => &[
-                "ghi_wm2",
-                "poa_wm2",
-                "air_temp_c",
-                "rh_pct",
-                "wind_speed_ms",
-                "wind_dir_deg",
-                "pressure_hpa",
-                "rain_mm",
-                "module_temp_c",
-            ],
-            Kind::Nwp => &[
-                "wind_speed_100m_ms",
-                "wind_dir_100m_deg",
-                "ghi_wm2",
-                "air_temp_c",
-                "rh_pct",
-                "cloud_cover_pct",
-                "pressure_hpa",
-            ],
-            Kind::PeonyPlot => &[
-                "air_temp_c",
-                "air_rh_pct",
-                "soil_temp_c",
-                "soil_vwc_pct",
-                "soil_ec_ds_m",
-                "light_lux",
-                "rain_mm",
-                "stage",
-            ],
-            Kind::PestTrap => &["count"],
-        }
+        static FIELDS: LazyLock<[Vec<&'static str>; 7]> =
+            LazyLock::new(|| Kind::ALL.map(|kind| kind.schema().simulated_fields().map(|f| f.name).collect()));
+        FIELDS.get(self as usize).map_or(&[], Vec::as_slice)
     }
 
     /// Index of field `name`.
@@ -199,11 +170,7 @@ impl Kind {
 
     /// Tag keys besides `site` and `device`, in output column order.
     pub fn extra_tags(self) -> &'static [&'static str] {
-        match self {
-            Kind::Nwp => &["issued"],
-            Kind::PestTrap => &["species", "trap_type"],
-            _ => &[],
-        }
+        self.schema().extra_tags
     }
 }
 
@@ -287,4 +254,24 @@ impl RowSink for Collected {
 /// Formats unix seconds as RFC 3339 UTC (`2026-03-01T00:00:00Z`).
 pub fn rfc3339(t: i64) -> String {
     fieldline_core::time::format_time(t.saturating_mul(1_000_000_000), time::UtcOffset::UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_the_table_is_simulated_in_table_order() {
+        let simulated: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        let table: Vec<&str> = kinds::KINDS.iter().map(|k| k.kind).collect();
+        assert_eq!(simulated, table);
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "Kind::fields indexes by discriminant");
+            let fields: Vec<&str> = kind.schema().simulated_fields().map(|f| f.name).collect();
+            assert_eq!(kind.fields(), fields);
+            assert_eq!(kind.field_index(fields[0]), Some(0));
+        }
+        assert_eq!(Kind::PestTrap.fields(), ["count"], "the simulated traps are counters");
+        assert_eq!(Kind::PestTrap.field_index("catch"), None);
+    }
 }

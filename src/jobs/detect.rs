@@ -35,8 +35,11 @@ use crate::detectors::{GroupDrift, PEER_GRID_S, generic_config, peer_groups};
 use fieldline_core::time::{NS_PER_SEC, parse_offset};
 use fieldline_store::{Query, Store};
 
-/// Device kinds with detectors (NWP feeds are forecasts, not devices).
-const KINDS: [&str; 6] = ["wind_turbine", "pv_inverter", "plant", "met_station", "peony_plot", "pest_trap"];
+/// Device kinds with detectors: every kind of the table but forecast feeds (NWP), in table order.
+fn detected_kinds() -> impl Iterator<Item = &'static str> {
+    fieldline_core::kinds::KINDS.iter().filter(|k| !k.forecast).map(|k| k.kind)
+}
+
 /// A reading of another device (met station, plant meter) counts as "at the same time" within this.
 const CONTEXT_WINDOW_S: i64 = 600;
 
@@ -196,7 +199,7 @@ impl DetectionEngine {
             state.cursor_ns = store
                 .series(None, &[])
                 .iter()
-                .filter(|s| KINDS.contains(&s.measurement.as_str()))
+                .filter(|s| detected_kinds().any(|kind| kind == s.measurement))
                 .map(|s| s.last_ns.min(clock_limit_ns))
                 .max()
                 // Readings within `lag` of the newest are re-checked: push the cursor past them.
@@ -786,7 +789,7 @@ fn scan_window(
     stop_ns: i64,
 ) -> Result<BTreeMap<String, KindRows>, fieldline_store::Error> {
     let mut out = BTreeMap::new();
-    for measurement in KINDS {
+    for measurement in detected_kinds() {
         let rows = store.query_rows(&Query::new(measurement).range(start_ns, stop_ns))?;
         let mut devices: BTreeMap<DeviceKey, DeviceRows> = BTreeMap::new();
         for row in rows {

@@ -27,7 +27,8 @@ pub(super) fn evaluate(args: &DetectArgs, dir: &Path) -> anyhow::Result<()> {
     let truth_path = args.truth.clone().unwrap_or_else(|| dir.join("ground_truth.jsonl"));
     let mut truth = read_truth(&truth_path)?;
     let mut kinds = Vec::new();
-    for kind in ["wind_turbine", "pv_inverter", "plant", "met_station", "peony_plot", "pest_trap"] {
+    // Every kind of device reading (not forecast feeds), in the kinds table's order.
+    for kind in fieldline_core::kinds::KINDS.iter().filter(|k| !k.forecast).map(|k| k.name) {
         let path = dir.join(format!("{kind}.csv"));
         if path.exists() {
             kinds.push(load_kind(&path, kind)?);
