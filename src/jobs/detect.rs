@@ -36,7 +36,7 @@ use fieldline_core::time::{NS_PER_SEC, parse_offset};
 use fieldline_store::{Query, Store};
 
 /// Device kinds with detectors: every kind of the table but forecast feeds (NWP), in table order.
-fn detected_kinds() -> impl Iterator<Item = &'static str> {
+pub(crate) fn detected_kinds() -> impl Iterator<Item = &'static str> {
     fieldline_core::kinds::KINDS.iter().filter(|k| !k.forecast).map(|k| k.kind)
 }
 

@@ -27,8 +27,7 @@ pub(super) fn evaluate(args: &DetectArgs, dir: &Path) -> anyhow::Result<()> {
     let truth_path = args.truth.clone().unwrap_or_else(|| dir.join("ground_truth.jsonl"));
     let mut truth = read_truth(&truth_path)?;
     let mut kinds = Vec::new();
-    // Every kind of device reading (not forecast feeds), in the kinds table's order.
-    for kind in fieldline_core::kinds::KINDS.iter().filter(|k| !k.forecast).map(|k| k.name) {
+    for kind in crate::jobs::detect::detected_kinds() {
         let path = dir.join(format!("{kind}.csv"));
         if path.exists() {
             kinds.push(load_kind(&path, kind)?);
