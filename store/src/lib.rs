@@ -423,7 +423,8 @@ impl Store {
     /// Answers `query`: every matching series (one per tag set and field, ordered by tags then
     /// field), each aggregated into windows if the query has one. Blocking.
     pub fn query(&self, query: &Query) -> Result<Vec<Series>> {
-        Ok(query::to_series(self.scan(&query.measurement, &query.filter(), None)?, query.window))
+        let (runs, buffers) = self.scan_parts(&query.measurement, &query.filter(), None)?;
+        Ok(query::runs_to_series(runs, buffers, query.window))
     }
 
     /// Answers `query` as rows: per series and timestamp, the fields written then (or, with a
@@ -450,6 +451,20 @@ impl Store {
     /// newer than every unread partition are in hand, so "the latest N" does not load
     /// everything (the dead-letter listing). The result may then hold more than `n` values.
     fn scan(&self, measurement: &str, filter: &ScanFilter<'_>, newest: Option<usize>) -> Result<Table> {
+        let (runs, from_buffers) = self.scan_parts(measurement, filter, newest)?;
+        let mut out = runs.into_table();
+        out.merge_from(from_buffers);
+        Ok(out)
+    }
+
+    /// [`Store::scan`] before the overlay: what the day files hold (per series, in time order
+    /// unless `newest` is given) and what the buffers hold.
+    fn scan_parts(
+        &self,
+        measurement: &str,
+        filter: &ScanFilter<'_>,
+        newest: Option<usize>,
+    ) -> Result<(partition::Runs, Table)> {
         // Take the buffers before the file list: a snapshot renames its files before it drops
         // its buffer, so whichever state is seen, nothing is missed.
         let mut from_buffers = Table::default();
@@ -508,9 +523,7 @@ impl Store {
             }
             read?;
         }
-        let mut out = runs.into_table();
-        out.merge_from(from_buffers);
-        Ok(out)
+        Ok((runs, from_buffers))
     }
 
     /// Measurement names with data.

@@ -642,6 +642,11 @@ impl Runs {
             .sum()
     }
 
+    /// Per series, per field, the values in the order gathered.
+    pub fn into_series(self) -> impl Iterator<Item = (Tags, BTreeMap<String, RunColumn>)> {
+        self.series.into_iter()
+    }
+
     /// The gathered values as a table (for a timestamp seen twice, the later-gathered value).
     pub fn into_table(self) -> Table {
         let mut table = Table::default();
@@ -975,7 +980,7 @@ impl Wanted<'_> {
 }
 
 /// One field's values in a run of rows, in time order.
-type RunColumn = Vec<(i64, FieldValue)>;
+pub type RunColumn = Vec<(i64, FieldValue)>;
 
 /// Reads a whole partition (for merging into a new snapshot), checking its data checksum.
 pub fn read_all(path: &Path) -> Result<Table> {
