@@ -299,7 +299,7 @@ impl Store {
         for meta in partitions {
             catalog.entry(meta.measurement.clone()).or_default().insert(meta.day, Arc::new(meta));
         }
-        for (path, detail) in damaged {
+        for partition::Damaged { path, detail } in damaged {
             quarantine_file(&root.join("quarantine"), &path, "(unreadable footer)", &detail)?;
             metrics.partitions_quarantined.inc();
         }
@@ -545,43 +545,14 @@ impl Store {
     /// with first/last time and count. Counts add partitions and buffers; a value rewritten
     /// after it was snapshotted counts twice until its day is snapshotted again.
     pub fn series(&self, measurement: Option<&str>, tags: &[(String, String)]) -> Vec<SeriesInfo> {
-        type Key = (String, Tags, String);
-        let mut acc: BTreeMap<Key, (String, i64, i64, u64)> = BTreeMap::new();
-        let mut add = |m: &str, t: &Tags, f: &str, kind: &str, first: i64, last: i64, count: u64| {
-            let e = acc.entry((m.to_string(), t.clone(), f.to_string())).or_insert((
-                kind.to_string(),
-                i64::MAX,
-                i64::MIN,
-                0,
-            ));
-            e.1 = e.1.min(first);
-            e.2 = e.2.max(last);
-            e.3 += count;
-        };
-        if let Ok(catalog) = self.shared.catalog.read() {
-            // Gathered under borrowed keys first: the same series appears in every day's file,
-            // and cloning its tags once per day was most of the listing's time.
-            let mut borrowed: BTreeMap<(&str, &Tags, &str), (&str, i64, i64, u64)> = BTreeMap::new();
-            for (m, days) in catalog.iter().filter(|(m, _)| measurement.is_none_or(|x| x == m.as_str())) {
-                for meta in days.values() {
-                    for s in meta.series.iter().filter(|s| table::tags_match(&s.tags, tags)) {
-                        for f in &s.fields {
-                            let e = borrowed.entry((m, &s.tags, &f.name)).or_insert((&f.kind, i64::MAX, i64::MIN, 0));
-                            e.1 = e.1.min(f.first_ns);
-                            e.2 = e.2.max(f.last_ns);
-                            e.3 += f.count;
-                        }
-                    }
-                }
-            }
-            for ((m, t, f), (kind, first, last, count)) in borrowed {
-                add(m, t, f, kind, first, last, count);
-            }
-        }
+        let wanted = |m: &str| measurement.is_none_or(|x| x == m);
+        // The buffers' series, copied out first (a few thousand at most) so that no two locks
+        // are held at once.
+        let mut buffered: Vec<SeriesInfo> = Vec::new();
         if let Ok(state) = self.shared.buffers.read() {
             let buffers = state.persisting.iter().map(|b| b.as_ref()).chain(std::iter::once(&state.active));
             for buffer in buffers {
-                for (m, t) in buffer.tables.iter().filter(|(m, _)| measurement.is_none_or(|x| x == m.as_str())) {
+                for (m, t) in buffer.tables.iter().filter(|(m, _)| wanted(m)) {
                     for (series_tags, fields) in t.series.iter().filter(|(st, _)| table::tags_match(st, tags)) {
                         for (name, column) in fields {
                             let (Some((first, v)), Some((last, _))) =
@@ -589,23 +560,136 @@ impl Store {
                             else {
                                 continue;
                             };
-                            add(m, series_tags, name, v.type_name(), *first, *last, column.len() as u64);
+                            buffered.push(SeriesInfo {
+                                measurement: m.clone(),
+                                tags: series_tags.iter().cloned().collect(),
+                                field: name.clone(),
+                                kind: v.type_name().to_string(),
+                                first_ns: *first,
+                                last_ns: *last,
+                                count: column.len() as u64,
+                            });
                         }
                     }
                 }
             }
         }
-        acc.into_iter()
-            .map(|((measurement, tags, field), (kind, first_ns, last_ns, count))| SeriesInfo {
-                measurement,
-                tags: tags.into_iter().collect(),
-                field,
-                kind,
-                first_ns,
-                last_ns,
-                count,
+        // Gathered under borrowed keys: the same series is in every day's file, and cloning
+        // its tags once per day was most of the listing's time.
+        let mut totals: BTreeMap<SeriesKey<'_>, Totals<'_>> = BTreeMap::new();
+        let Ok(catalog) = self.shared.catalog.read() else { return buffered };
+        for (m, days) in catalog.iter().filter(|(m, _)| wanted(m)) {
+            for meta in days.values() {
+                for s in meta.series.iter().filter(|s| table::tags_match(&s.tags, tags)) {
+                    for f in &s.fields {
+                        let key = SeriesKey { measurement: m, tags: TagsRef::Pairs(&s.tags), field: &f.name };
+                        totals.entry(key).or_insert_with(|| Totals::new(&f.kind)).add(f.first_ns, f.last_ns, f.count);
+                    }
+                }
+            }
+        }
+        for b in &buffered {
+            let key = SeriesKey { measurement: &b.measurement, tags: TagsRef::Map(&b.tags), field: &b.field };
+            totals.entry(key).or_insert_with(|| Totals::new(&b.kind)).add(b.first_ns, b.last_ns, b.count);
+        }
+        totals
+            .into_iter()
+            .map(|(key, t)| SeriesInfo {
+                measurement: key.measurement.to_string(),
+                tags: key.tags.to_map(),
+                field: key.field.to_string(),
+                kind: t.kind.to_string(),
+                first_ns: t.first_ns,
+                last_ns: t.last_ns,
+                count: t.count,
             })
             .collect()
+    }
+}
+
+/// One entry of the series listing, borrowed from the catalog or the buffers' copy.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct SeriesKey<'a> {
+    measurement: &'a str,
+    tags: TagsRef<'a>,
+    field: &'a str,
+}
+
+/// A series' tags as the catalog (sorted pairs) or a listing entry (a sorted map) holds them;
+/// compared by their pairs, so the same tags from either are one key.
+#[derive(Clone, Copy)]
+enum TagsRef<'a> {
+    Pairs(&'a Tags),
+    Map(&'a BTreeMap<String, String>),
+}
+
+impl<'a> TagsRef<'a> {
+    fn pairs(&self) -> TagPairs<'a> {
+        match self {
+            TagsRef::Pairs(p) => TagPairs::Pairs(p.iter()),
+            TagsRef::Map(m) => TagPairs::Map(m.iter()),
+        }
+    }
+
+    fn to_map(self) -> BTreeMap<String, String> {
+        self.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}
+
+/// The `(key, value)` pairs of a [`TagsRef`], in key order (no allocation per comparison).
+enum TagPairs<'a> {
+    Pairs(std::slice::Iter<'a, (String, String)>),
+    Map(std::collections::btree_map::Iter<'a, String, String>),
+}
+
+impl<'a> Iterator for TagPairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            TagPairs::Pairs(i) => i.next().map(|(k, v)| (k.as_str(), v.as_str())),
+            TagPairs::Map(i) => i.next().map(|(k, v)| (k.as_str(), v.as_str())),
+        }
+    }
+}
+
+impl PartialEq for TagsRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.pairs().eq(other.pairs())
+    }
+}
+
+impl Eq for TagsRef<'_> {}
+
+impl PartialOrd for TagsRef<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TagsRef<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.pairs().cmp(other.pairs())
+    }
+}
+
+/// A series field's span and count summed over partitions and buffers (the first seen type).
+struct Totals<'a> {
+    kind: &'a str,
+    first_ns: i64,
+    last_ns: i64,
+    count: u64,
+}
+
+impl<'a> Totals<'a> {
+    fn new(kind: &'a str) -> Self {
+        Totals { kind, first_ns: i64::MAX, last_ns: i64::MIN, count: 0 }
+    }
+
+    fn add(&mut self, first_ns: i64, last_ns: i64, count: u64) {
+        self.first_ns = self.first_ns.min(first_ns);
+        self.last_ns = self.last_ns.max(last_ns);
+        self.count += count;
     }
 }
 

@@ -557,7 +557,11 @@ fn read_meta_unguarded(path: &Path) -> Result<PartitionMeta> {
 }
 
 /// A partition file whose footer is damaged, and what is wrong with it.
-pub type Damaged = (PathBuf, String);
+#[derive(Debug)]
+pub struct Damaged {
+    pub path: PathBuf,
+    pub detail: String,
+}
 
 /// Every partition file under `root` (skipping leftovers of interrupted writes). Files whose
 /// footer is damaged are returned separately, for the store to quarantine.
@@ -577,7 +581,7 @@ pub fn discover(root: &Path) -> Result<(Vec<PartitionMeta>, Vec<Damaged>)> {
             match path.extension().and_then(|e| e.to_str()) {
                 Some("parquet") => match read_meta(&path) {
                     Ok(meta) => out.push(meta),
-                    Err(Error::Corrupt { detail, .. }) => damaged.push((path, detail)),
+                    Err(Error::Corrupt { detail, .. }) => damaged.push(Damaged { path, detail }),
                     Err(e) => return Err(e),
                 },
                 Some("tmp") => {
