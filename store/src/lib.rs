@@ -548,7 +548,7 @@ impl Store {
         let wanted = |m: &str| measurement.is_none_or(|x| x == m);
         // The buffers' series, copied out first (a few thousand at most) so that no two locks
         // are held at once.
-        let mut buffered: Vec<SeriesInfo> = Vec::new();
+        let mut buffered: Vec<BufferedSeries> = Vec::new();
         if let Ok(state) = self.shared.buffers.read() {
             let buffers = state.persisting.iter().map(|b| b.as_ref()).chain(std::iter::once(&state.active));
             for buffer in buffers {
@@ -560,14 +560,13 @@ impl Store {
                             else {
                                 continue;
                             };
-                            buffered.push(SeriesInfo {
+                            let mut totals = Totals::new(v.type_name());
+                            totals.add(*first, *last, column.len() as u64);
+                            buffered.push(BufferedSeries {
                                 measurement: m.clone(),
-                                tags: series_tags.iter().cloned().collect(),
+                                tags: series_tags.clone(),
                                 field: name.clone(),
-                                kind: v.type_name().to_string(),
-                                first_ns: *first,
-                                last_ns: *last,
-                                count: column.len() as u64,
+                                totals,
                             });
                         }
                     }
@@ -577,26 +576,26 @@ impl Store {
         // Gathered under borrowed keys: the same series is in every day's file, and cloning
         // its tags once per day was most of the listing's time.
         let mut totals: BTreeMap<SeriesKey<'_>, Totals<'_>> = BTreeMap::new();
-        let Ok(catalog) = self.shared.catalog.read() else { return buffered };
-        for (m, days) in catalog.iter().filter(|(m, _)| wanted(m)) {
+        let catalog = self.shared.catalog.read().ok();
+        for (m, days) in catalog.iter().flat_map(|c| c.iter()).filter(|(m, _)| wanted(m)) {
             for meta in days.values() {
                 for s in meta.series.iter().filter(|s| table::tags_match(&s.tags, tags)) {
                     for f in &s.fields {
-                        let key = SeriesKey { measurement: m, tags: TagsRef::Pairs(&s.tags), field: &f.name };
+                        let key = SeriesKey { measurement: m, tags: &s.tags, field: &f.name };
                         totals.entry(key).or_insert_with(|| Totals::new(&f.kind)).add(f.first_ns, f.last_ns, f.count);
                     }
                 }
             }
         }
         for b in &buffered {
-            let key = SeriesKey { measurement: &b.measurement, tags: TagsRef::Map(&b.tags), field: &b.field };
-            totals.entry(key).or_insert_with(|| Totals::new(&b.kind)).add(b.first_ns, b.last_ns, b.count);
+            let (key, t) = (SeriesKey { measurement: &b.measurement, tags: &b.tags, field: &b.field }, &b.totals);
+            totals.entry(key).or_insert_with(|| Totals::new(t.kind)).add(t.first_ns, t.last_ns, t.count);
         }
         totals
             .into_iter()
             .map(|(key, t)| SeriesInfo {
                 measurement: key.measurement.to_string(),
-                tags: key.tags.to_map(),
+                tags: key.tags.iter().cloned().collect(),
                 field: key.field.to_string(),
                 kind: t.kind.to_string(),
                 first_ns: t.first_ns,
@@ -611,66 +610,16 @@ impl Store {
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct SeriesKey<'a> {
     measurement: &'a str,
-    tags: TagsRef<'a>,
+    tags: &'a Tags,
     field: &'a str,
 }
 
-/// A series' tags as the catalog (sorted pairs) or a listing entry (a sorted map) holds them;
-/// compared by their pairs, so the same tags from either are one key.
-#[derive(Clone, Copy)]
-enum TagsRef<'a> {
-    Pairs(&'a Tags),
-    Map(&'a BTreeMap<String, String>),
-}
-
-impl<'a> TagsRef<'a> {
-    fn pairs(&self) -> TagPairs<'a> {
-        match self {
-            TagsRef::Pairs(p) => TagPairs::Pairs(p.iter()),
-            TagsRef::Map(m) => TagPairs::Map(m.iter()),
-        }
-    }
-
-    fn to_map(self) -> BTreeMap<String, String> {
-        self.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-}
-
-/// The `(key, value)` pairs of a [`TagsRef`], in key order (no allocation per comparison).
-enum TagPairs<'a> {
-    Pairs(std::slice::Iter<'a, (String, String)>),
-    Map(std::collections::btree_map::Iter<'a, String, String>),
-}
-
-impl<'a> Iterator for TagPairs<'a> {
-    type Item = (&'a str, &'a str);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            TagPairs::Pairs(i) => i.next().map(|(k, v)| (k.as_str(), v.as_str())),
-            TagPairs::Map(i) => i.next().map(|(k, v)| (k.as_str(), v.as_str())),
-        }
-    }
-}
-
-impl PartialEq for TagsRef<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.pairs().eq(other.pairs())
-    }
-}
-
-impl Eq for TagsRef<'_> {}
-
-impl PartialOrd for TagsRef<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for TagsRef<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.pairs().cmp(other.pairs())
-    }
+/// One field of one series in the write buffers, copied out for the listing.
+struct BufferedSeries {
+    measurement: String,
+    tags: Tags,
+    field: String,
+    totals: Totals<'static>,
 }
 
 /// A series field's span and count summed over partitions and buffers (the first seen type).

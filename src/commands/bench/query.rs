@@ -22,7 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use time::UtcOffset;
 
-use super::peers::{DuckDb, VictoriaMetrics};
+use super::peers::{DuckDb, VictoriaMetrics, encode};
 use super::{Server, disk_bytes};
 
 const AFTER_HELP: &str = "\
@@ -184,14 +184,14 @@ pub fn series_key(tag: impl Fn(&str) -> Option<String>) -> String {
     KEY_TAGS.iter().map(|k| format!("{k}={}", tag(k).unwrap_or_default())).collect::<Vec<_>>().join(",")
 }
 
-/// The five queries, for data in [start_ns, end_ns).
-fn queries(start_ns: i64, end_ns: i64, offset: UtcOffset) -> Vec<BenchQuery> {
+/// The five queries, for data in [start_ns, end_ns); daily windows in `timezone` (e.g. +08:00).
+fn queries(start_ns: i64, end_ns: i64, offset: UtcOffset, timezone: &str) -> Vec<BenchQuery> {
     let recent = end_ns - 30 * NS_PER_DAY;
     let (start_ms, recent_ms, end_ms) = (start_ns / 1_000_000, recent / 1_000_000, end_ns / 1_000_000);
     let at = |ns: i64| format_time(ns, UtcOffset::UTC);
     let (from, to, all_from) = (at(recent), at(end_ns), at(start_ns));
     let offset_ms = i64::from(offset.whole_seconds()) * 1000;
-    let tz_param = format_time(0, offset).get(19..).unwrap_or("Z").replace('+', "%2B");
+    let tz_param = encode(timezone);
     let parquet = |m: &str| format!("read_parquet('{{root}}/{m}/*.parquet', union_by_name = true)");
     let between = |a: i64, b: i64| format!("time >= to_timestamp({}) AND time < to_timestamp({})", a / 1000, b / 1000);
     let window_sql = |field: &str, agg: &str, every_ms: i64, off_ms: i64, filter: &str, a: i64, b: i64, m: &str| {
@@ -466,6 +466,27 @@ struct EngineResult {
     skipped: Option<String>,
 }
 
+impl EngineResult {
+    /// A peer that could not run, and why.
+    fn skipped(name: &'static str, why: anyhow::Error) -> Self {
+        EngineResult {
+            name,
+            readings_per_s: None,
+            disk_bytes: None,
+            timings: Vec::new(),
+            skipped: Some(format!("{why:#}")),
+        }
+    }
+}
+
+/// `dir`, emptied: each run loads an engine from scratch.
+fn fresh_dir(dir: PathBuf) -> anyhow::Result<PathBuf> {
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(dir)
+}
+
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     let scenario = Scenario::load(&args.scenario)?;
     let offset = parse_offset(&scenario.timezone)?;
@@ -496,28 +517,18 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         data.bytes as f64 / 1048576.0,
         generation.elapsed().as_secs_f64()
     );
-    let queries = queries(data.start_ns, data.end_ns, offset);
+    let queries = queries(data.start_ns, data.end_ns, offset, &scenario.timezone);
 
     let fieldline = run_fieldline(&args, &work_dir, &data, &queries).await?;
     let mut results = vec![fieldline];
     for peer in peers {
         let result = match peer {
-            PeerName::VictoriaMetrics => {
-                run_victoria_metrics(&args, &work_dir, &data, &queries).await.unwrap_or_else(|e| EngineResult {
-                    name: "VictoriaMetrics",
-                    readings_per_s: None,
-                    disk_bytes: None,
-                    timings: Vec::new(),
-                    skipped: Some(format!("{e:#}")),
-                })
+            PeerName::VictoriaMetrics => run_victoria_metrics(&args, &work_dir, &data, &queries)
+                .await
+                .unwrap_or_else(|e| EngineResult::skipped("VictoriaMetrics", e)),
+            PeerName::Duckdb => {
+                run_duckdb(&args, &work_dir, &queries).await.unwrap_or_else(|e| EngineResult::skipped("DuckDB", e))
             }
-            PeerName::Duckdb => run_duckdb(&args, &work_dir, &queries).await.unwrap_or_else(|e| EngineResult {
-                name: "DuckDB",
-                readings_per_s: None,
-                disk_bytes: None,
-                timings: Vec::new(),
-                skipped: Some(format!("{e:#}")),
-            }),
             PeerName::None => continue,
         };
         results.push(result);
@@ -531,10 +542,7 @@ async fn run_fieldline(
     data: &Dataset,
     queries: &[BenchQuery],
 ) -> anyhow::Result<EngineResult> {
-    let data_dir = work_dir.join("fieldline");
-    if data_dir.exists() {
-        std::fs::remove_dir_all(&data_dir)?;
-    }
+    let data_dir = fresh_dir(work_dir.join("fieldline"))?;
     let config = work_dir.join("fieldline-bench.toml");
     std::fs::write(&config, "[forecast]\nenabled = false\n\n[alerts]\nenabled = false\n")?;
     let server = Server::start(Some(data_dir.clone()), Some(&config))?;
@@ -576,10 +584,7 @@ async fn run_victoria_metrics(
     data: &Dataset,
     queries: &[BenchQuery],
 ) -> anyhow::Result<EngineResult> {
-    let storage = work_dir.join("victoria-metrics");
-    if storage.exists() {
-        std::fs::remove_dir_all(&storage)?;
-    }
+    let storage = fresh_dir(work_dir.join("victoria-metrics"))?;
     let vm = VictoriaMetrics::start(&args.victoria_metrics, &storage).await?;
     let readings_per_s =
         load(&vm.url("/api/v2/write"), &data.batches, data.readings, "loading VictoriaMetrics").await?;
@@ -653,14 +658,18 @@ fn report(args: &QueryArgs, data: &Dataset, queries: &[BenchQuery], results: &[E
                         format!("{:.1} ms", b.median_ms),
                         a.median_ms / b.median_ms
                     ));
-                    match a.answer.disagreement(&b.answer) {
+                    let disagreement = a.answer.disagreement(&b.answer);
+                    json_peers.insert(
+                        peer.name.into(),
+                        serde_json::json!({"median_ms": b.median_ms, "agrees": disagreement.is_none()}),
+                    );
+                    match disagreement {
                         None => agreement.push(format!("= {}", peer.name)),
                         Some(why) => {
                             disagreements += 1;
                             agreement.push(format!("≠ {}: {why}", peer.name));
                         }
                     }
-                    json_peers.insert(peer.name.into(), serde_json::json!({"median_ms": b.median_ms, "agrees": a.answer.disagreement(&b.answer).is_none()}));
                 }
                 _ => line.push_str(&format!(" {:>16} {:>8}", "—", "")),
             }
