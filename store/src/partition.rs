@@ -460,20 +460,20 @@ fn catalog_entries(path: &Path, kv: &BTreeMap<String, String>) -> Result<()> {
 }
 
 /// The file's key-value footer entries.
-fn footer(path: &Path) -> Result<(ParquetRecordBatchReaderBuilder<File>, BTreeMap<String, String>)> {
-    footer_of(File::open(path)?, path)
+fn footer(path: &Path) -> Result<BTreeMap<String, String>> {
+    let metadata =
+        ArrowReaderMetadata::load(&File::open(path)?, ArrowReaderOptions::new()).map_err(|e| corrupt(path, e))?;
+    Ok(key_values(&metadata))
 }
 
-/// [`footer`] of a file already open (`path` names it in errors).
-fn footer_of(file: File, path: &Path) -> Result<(ParquetRecordBatchReaderBuilder<File>, BTreeMap<String, String>)> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
-    let kv = builder
+/// The key-value entries of a parsed footer.
+fn key_values(metadata: &ArrowReaderMetadata) -> BTreeMap<String, String> {
+    metadata
         .metadata()
         .file_metadata()
         .key_value_metadata()
         .map(|kv| kv.iter().filter_map(|e| Some((e.key.clone(), e.value.clone()?))).collect())
-        .unwrap_or_default();
-    Ok((builder, kv))
+        .unwrap_or_default()
 }
 
 /// Runs a read of `path` with the parquet crate, turning a panic into [`Error::Corrupt`]:
@@ -504,7 +504,7 @@ pub fn verify_data(path: &Path) -> Result<()> {
 }
 
 fn verify_data_unguarded(path: &Path) -> Result<()> {
-    let (_, kv) = footer(path)?;
+    let kv = footer(path)?;
     let Some(recorded) = kv.get(META_DATA_CRC) else { return Ok(()) };
     let (crc, len) = recorded
         .split_once(' ')
@@ -534,7 +534,7 @@ pub fn read_meta(path: &Path) -> Result<PartitionMeta> {
 }
 
 fn read_meta_unguarded(path: &Path) -> Result<PartitionMeta> {
-    let (_, kv) = footer(path)?;
+    let kv = footer(path)?;
     catalog_entries(path, &kv)?;
     let measurement = kv.get(META_MEASUREMENT).cloned().ok_or_else(|| corrupt(path, "no measurement in the footer"))?;
     let series: Vec<SeriesStats> = match kv.get(META_SERIES) {
@@ -733,12 +733,7 @@ impl FooterCache {
 /// Parses `file`'s footer: checks the catalog checksum, maps columns to tags and fields.
 fn parse_footer(file: &File, identity: FileIdentity, path: &Path) -> Result<Footer> {
     let plain = ArrowReaderMetadata::load(file, ArrowReaderOptions::new()).map_err(|e| corrupt(path, e))?;
-    let kv: BTreeMap<String, String> = plain
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|kv| kv.iter().filter_map(|e| Some((e.key.clone(), e.value.clone()?))).collect())
-        .unwrap_or_default();
+    let kv = key_values(&plain);
     catalog_entries(path, &kv)?;
     let schema = plain.schema().clone();
     let columns: Option<ColumnMap> = match kv.get(META_COLUMNS) {
