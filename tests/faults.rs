@@ -1,5 +1,5 @@
-//! Fault injection against the real `fieldline` binary: kill -9 at every stage of a write and
-//! of a snapshot, a disk that fills up and empties again (a small tmpfs), a Parquet directory
+//! Fault injection against the real `fieldline` binary: kill -9 at every stage of a write, of
+//! a snapshot and of a compaction, a disk that fills up and empties again (a small tmpfs), a Parquet directory
 //! that turns read-only (a read-only bind mount), bit flips in WAL and Parquet files. After
 //! each, and a restart, every acknowledged reading is there and queries agree with what was
 //! acknowledged; damage that destroyed data is reported, never served.
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ServeProcess, metric, terminate, wait_for};
+use common::{ServeProcess, day_files, metric, terminate, wait_for};
 use fieldline_core::time::NS_PER_SEC;
 use serde_json::Value;
 
@@ -209,6 +209,7 @@ crash_tests! {
     kill_9_after_one_partition_of_a_snapshot_was_replaced: "snapshot-renamed:2",
     kill_9_after_every_partition_before_removing_wal_segments: "snapshot-persisted:2",
     kill_9_after_removing_wal_segments_before_the_snapshot_ends: "snapshot-segments-removed:2",
+    kill_9_after_a_compacted_day_replaced_its_newest_file_before_the_rest_were_removed: "compaction-renamed:2",
 }
 
 /// A mount made by a test (tmpfs or bind), unmounted when dropped.
@@ -517,13 +518,15 @@ async fn a_flipped_bit_in_a_parquet_file_is_reported_not_served() {
     let keys: Keys = keys.into_iter().collect();
     assert!(terminate(&mut server.child).unwrap().success());
     let day = time::OffsetDateTime::from_unix_timestamp(t0).unwrap().date();
-    let file = data.join(format!("parquet/wind_turbine/{day}.parquet"));
-    let mut bytes = std::fs::read(&file).unwrap();
+    let files = day_files(&data, "wind_turbine", &day.to_string());
+    assert_eq!(files.len(), 1, "one snapshot, one file for the day: {files:?}");
+    let file = &files[0];
+    let mut bytes = std::fs::read(file).unwrap();
     // In the middle of the pages (before the footer, whose length ends the file).
     let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
     let middle = (bytes.len() - 8 - footer_len) / 2;
     bytes[middle] ^= 0x20;
-    std::fs::write(&file, &bytes).unwrap();
+    std::fs::write(file, &bytes).unwrap();
 
     let server = ServeProcess::start(&data, &["--config", config]);
     let http = server.http_addr;

@@ -5,10 +5,12 @@
 //!
 //! Points: `wal-appended` (records written, not yet fsync'd), `wal-synced` (durable, not yet
 //! acknowledged), `snapshot-sealed` (WAL segment sealed, nothing in Parquet yet),
-//! `snapshot-tmp-written` (a partition's temporary file written, not renamed),
-//! `snapshot-renamed` (one partition replaced, others not yet), `snapshot-persisted` (every
-//! partition replaced, WAL segments not yet removed), `snapshot-segments-removed` (segments
-//! removed, snapshot not yet finished).
+//! `snapshot-tmp-written` (a partition file's temporary file written, not renamed; by a
+//! snapshot or a compaction), `snapshot-renamed` (one file of a snapshot written, others not
+//! yet), `snapshot-persisted` (every file written, WAL segments not yet removed),
+//! `snapshot-segments-removed` (segments removed, snapshot not yet finished),
+//! `compaction-renamed` (a day's compacted file renamed over its newest input, the older
+//! inputs not yet removed).
 
 /// Kills the process if `FIELDLINE_CRASH_AT` names this point (debug builds only).
 /// `name:n` kills it the n-th time the point is reached (e.g. `wal-synced:5`, after four

@@ -29,6 +29,7 @@ pub use table::Tags;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -120,6 +121,10 @@ pub struct StoreMetrics {
     pub wal_corrupt_segments: Counter,
     pub partitions_quarantined: Counter,
     pub writes_refused: Counter,
+    pub compactions: Counter,
+    pub compaction_seconds: Histogram,
+    pub compaction_failures: Counter,
+    pub compaction_pending_days: Gauge,
 }
 
 impl Default for StoreMetrics {
@@ -139,6 +144,10 @@ impl Default for StoreMetrics {
             wal_corrupt_segments: Counter::default(),
             partitions_quarantined: Counter::default(),
             writes_refused: Counter::default(),
+            compactions: Counter::default(),
+            compaction_seconds: Histogram::new([0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0]),
+            compaction_failures: Counter::default(),
+            compaction_pending_days: Gauge::default(),
         }
     }
 }
@@ -180,6 +189,18 @@ impl StoreMetrics {
             "Write requests refused because too much acknowledged data is not yet in Parquet",
             self.writes_refused.clone(),
         );
+        r.register("compactions", "Days whose partition files were merged into one", self.compactions.clone());
+        r.register("compaction_seconds", "Duration of one day's compaction", self.compaction_seconds.clone());
+        r.register(
+            "compaction_failures",
+            "Compactions that failed (the day's files stay as they are and are served as such)",
+            self.compaction_failures.clone(),
+        );
+        r.register(
+            "compaction_pending_days",
+            "Days with several partition files waiting for the background compaction",
+            self.compaction_pending_days.clone(),
+        );
     }
 }
 
@@ -205,8 +226,28 @@ struct SnapshotFailure {
     attempts: u32,
 }
 
-/// Partition metadata by measurement and day.
-type Catalog = HashMap<String, BTreeMap<i64, Arc<PartitionMeta>>>;
+/// Partition files by measurement and day, each day's in generation order (the last wins).
+type Catalog = HashMap<String, BTreeMap<i64, Vec<Arc<PartitionMeta>>>>;
+
+/// Adds `meta` to its day's files, keeping them in generation order.
+fn catalog_insert(catalog: &mut Catalog, meta: Arc<PartitionMeta>) {
+    let files = catalog.entry(meta.measurement.clone()).or_default().entry(meta.day).or_default();
+    let at = files.partition_point(|f| f.generation <= meta.generation);
+    files.insert(at, meta);
+}
+
+/// Takes `meta` out of the catalog (by identity); false if it was no longer there.
+fn catalog_remove(catalog: &mut Catalog, meta: &Arc<PartitionMeta>) -> bool {
+    let Some(days) = catalog.get_mut(&meta.measurement) else { return false };
+    let Some(files) = days.get_mut(&meta.day) else { return false };
+    let before = files.len();
+    files.retain(|f| !Arc::ptr_eq(f, meta));
+    let removed = files.len() < before;
+    if files.is_empty() {
+        days.remove(&meta.day);
+    }
+    removed
+}
 
 #[derive(Debug)]
 struct Shared {
@@ -216,6 +257,8 @@ struct Shared {
     catalog: RwLock<Catalog>,
     metrics: StoreMetrics,
     snapshot_failure: Mutex<Option<SnapshotFailure>>,
+    /// Generation of the next partition file written by a snapshot.
+    next_generation: AtomicU64,
 }
 
 impl Shared {
@@ -223,18 +266,14 @@ impl Shared {
         self.root.join("quarantine")
     }
 
-    /// Moves a damaged partition to quarantine (with a note) and forgets it, unless the
-    /// catalog already holds a newer file for that day.
+    /// Moves a damaged partition file to quarantine (with a note) and forgets it, unless the
+    /// catalog no longer lists it (a compaction replaced it meanwhile).
     fn quarantine_partition(&self, meta: &Arc<PartitionMeta>, detail: &str) -> Result<()> {
         let mut catalog = self.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
-        let current = catalog.get(&meta.measurement).and_then(|days| days.get(&meta.day));
-        if current.is_some_and(|c| !Arc::ptr_eq(c, meta)) {
+        if !catalog_remove(&mut catalog, meta) {
             return Ok(());
         }
         quarantine_file(&self.quarantine_dir(), &meta.path, &meta.measurement, detail)?;
-        if let Some(days) = catalog.get_mut(&meta.measurement) {
-            days.remove(&meta.day);
-        }
         self.metrics.partitions_quarantined.inc();
         Ok(())
     }
@@ -296,8 +335,9 @@ impl Store {
         let metrics = StoreMetrics::default();
         let mut catalog = Catalog::new();
         let (partitions, damaged) = partition::discover(&root.join("parquet"))?;
+        let next_generation = partitions.iter().map(|m| m.generation).max().unwrap_or(0) + 1;
         for meta in partitions {
-            catalog.entry(meta.measurement.clone()).or_default().insert(meta.day, Arc::new(meta));
+            catalog_insert(&mut catalog, Arc::new(meta));
         }
         for partition::Damaged { path, detail } in damaged {
             quarantine_file(&root.join("quarantine"), &path, "(unreadable footer)", &detail)?;
@@ -331,6 +371,7 @@ impl Store {
             metrics,
             config: config.clone(),
             snapshot_failure: Mutex::new(None),
+            next_generation: AtomicU64::new(next_generation),
         });
         let (tx, rx) = flume::bounded(config.queue_capacity.max(1));
         let thread = writer::spawn(shared.clone(), wal, rx)?;
@@ -396,6 +437,14 @@ impl Store {
         wait.await.map_err(|_| SinkError::ShuttingDown)?
     }
 
+    /// Merges every day's partition files into one now (the background compaction leaves
+    /// the current UTC day alone until it has several) and waits for it.
+    pub async fn compact(&self) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx.send_async(writer::Msg::Compact(done)).await.map_err(|_| Error::ShuttingDown)?;
+        wait.await.map_err(|_| Error::ShuttingDown)?
+    }
+
     /// Snapshots everything buffered to Parquet and waits until it is durable there.
     pub async fn flush(&self) -> Result<()> {
         let (done, wait) = tokio::sync::oneshot::channel();
@@ -458,8 +507,25 @@ impl Store {
     }
 
     /// [`Store::scan`] before the overlay: what the day files hold (per series, in time order
-    /// unless `newest` is given) and what the buffers hold.
+    /// when each day is one file and `newest` is not given) and what the buffers hold.
     fn scan_parts(
+        &self,
+        measurement: &str,
+        filter: &ScanFilter<'_>,
+        newest: Option<usize>,
+    ) -> Result<(partition::Runs, Table)> {
+        // A compaction may delete a file between the catalog read and its opening: the
+        // catalog read again then lists the compacted file instead.
+        let mut attempts = 0;
+        loop {
+            match self.scan_parts_once(measurement, filter, newest) {
+                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn scan_parts_once(
         &self,
         measurement: &str,
         filter: &ScanFilter<'_>,
@@ -476,22 +542,25 @@ impl Store {
                 }
             }
         }
-        let mut partitions: Vec<Arc<PartitionMeta>> = {
+        // Days in order (newest first for `newest`), each day's files in generation order, so
+        // gathering keeps the newest write of a series and timestamp last.
+        let mut days: Vec<Vec<Arc<PartitionMeta>>> = {
             let catalog = self.shared.catalog.read().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
             match catalog.get(measurement) {
                 Some(days) => days
                     .range(day_of(filter.start_ns)..=day_of(filter.stop_ns.saturating_sub(1)))
-                    .map(|(_, m)| m.clone())
+                    .map(|(_, files)| files.clone())
                     .collect(),
                 None => Vec::new(),
             }
         };
         if newest.is_some() {
-            partitions.reverse();
+            days.reverse();
         }
+        let partitions: Vec<Arc<PartitionMeta>> = days.into_iter().flatten().collect();
         let mut runs = partition::Runs::default();
         if newest.is_none() && partitions.len() > 1 {
-            // Day files are independent: read them on every core, then gather them in day order.
+            // Files are independent: read them on every core, then gather them in order.
             let wanted: Vec<Arc<PartitionMeta>> =
                 partitions.into_iter().filter(|meta| partition_may_match(meta, filter)).collect();
             for (meta, read) in wanted.iter().zip(read_parallel(&wanted, filter)) {
@@ -504,7 +573,7 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-            partitions = Vec::new();
+            return Ok((runs, from_buffers));
         }
         for meta in partitions {
             if let Some(limit) = newest {
@@ -578,7 +647,7 @@ impl Store {
         let mut totals: BTreeMap<SeriesKey<'_>, Totals<'_>> = BTreeMap::new();
         let catalog = self.shared.catalog.read().ok();
         for (m, days) in catalog.iter().flat_map(|c| c.iter()).filter(|(m, _)| wanted(m)) {
-            for meta in days.values() {
+            for meta in days.values().flatten() {
                 for s in meta.series.iter().filter(|s| table::tags_match(&s.tags, tags)) {
                     for f in &s.fields {
                         let key = SeriesKey { measurement: m, tags: &s.tags, field: &f.name };

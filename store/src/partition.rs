@@ -1,10 +1,14 @@
-//! Parquet partitions: one file per measurement per UTC day,
-//! `parquet/{measurement}/{YYYY-MM-DD}.parquet`, in the wide layout an analyst expects
-//! (`time`, one string column per tag, one typed nullable column per field, rows sorted by
-//! tags then time). A snapshot merges the buffer into the day's file and atomically replaces
-//! it (write to a temporary file, fsync, rename, fsync the directory), so each partition is
-//! always exactly one deduplicated file. Per-series statistics live in the file's key-value
-//! metadata, so the catalog is rebuilt at startup from footers alone.
+//! Parquet partitions: files per measurement and UTC day,
+//! `parquet/{measurement}/{YYYY-MM-DD}.{generation}.parquet`, in the wide layout an analyst
+//! expects (`time`, one string column per tag, one typed nullable column per field, rows
+//! sorted by tags then time). Each snapshot writes a new file for every day it touches, with
+//! the next generation number of the store; where a day's files hold the same series and
+//! timestamp, the highest generation wins. Compaction merges a day's files into one, written
+//! under the newest input's name (temporary file, fsync, rename, fsync the directory), then
+//! deletes the older inputs; a crash in between leaves files the compacted one outranks.
+//! `{YYYY-MM-DD}.parquet` (earlier versions: one file per day) is generation 0. Per-series
+//! statistics live in the file's key-value metadata, so the catalog is rebuilt at startup
+//! from footers alone.
 //!
 //! Integrity: the footer records a CRC-32 of everything before it (every page and page
 //! header) and of the series statistics. The statistics are checked when the footer is read;
@@ -71,6 +75,17 @@ pub fn day_name(day: i64) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
+/// Day and generation of a partition file's stem: `YYYY-MM-DD.N`, or `YYYY-MM-DD` (generation 0).
+fn parse_file_stem(stem: &str) -> Option<(i64, u64)> {
+    match stem.split_once('.') {
+        Some((day, generation)) if generation.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((parse_day_name(day)?, generation.parse().ok()?))
+        }
+        Some(_) => None,
+        None => Some((parse_day_name(stem)?, 0)),
+    }
+}
+
 fn parse_day_name(name: &str) -> Option<i64> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(name, &format).ok()?;
@@ -127,6 +142,8 @@ pub struct PartitionMeta {
     pub path: PathBuf,
     pub measurement: String,
     pub day: i64,
+    /// Where the day's files overlap, the higher generation's values win.
+    pub generation: u64,
     pub series: Vec<SeriesStats>,
     /// Set once the data checksum was verified in this process.
     verified: AtomicBool,
@@ -146,9 +163,13 @@ impl PartitionMeta {
     }
 }
 
-/// Path of the partition of `measurement` for `day` under `root`.
-pub fn partition_path(root: &Path, measurement: &str, day: i64) -> PathBuf {
-    root.join(measurement_dir_name(measurement)).join(format!("{}.parquet", day_name(day)))
+/// Path of the partition file of `measurement` for `day` and `generation` under `root`.
+pub fn partition_path(root: &Path, measurement: &str, day: i64, generation: u64) -> PathBuf {
+    let name = match generation {
+        0 => format!("{}.parquet", day_name(day)),
+        g => format!("{}.{g:06}.parquet", day_name(day)),
+    };
+    root.join(measurement_dir_name(measurement)).join(name)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -248,7 +269,8 @@ impl FieldBuilder {
 
 /// Writes `table` (one measurement, one day) as the partition file at `path`, replacing any
 /// previous file atomically, and returns its catalog entry.
-pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<PartitionMeta> {
+pub fn write(root: &Path, measurement: &str, day: i64, generation: u64, table: &Table) -> Result<PartitionMeta> {
+    let path = &partition_path(root, measurement, day, generation);
     let mut tag_keys = BTreeSet::new();
     let mut field_types: BTreeMap<&str, ColumnType> = BTreeMap::new();
     for (tags, fields) in &table.series {
@@ -382,6 +404,7 @@ pub fn write(path: &Path, measurement: &str, day: i64, table: &Table) -> Result<
         path: path.to_path_buf(),
         measurement: measurement.to_string(),
         day,
+        generation,
         series: stats,
         verified: AtomicBool::new(true),
         footer: FooterCache::default(),
@@ -541,15 +564,16 @@ fn read_meta_unguarded(path: &Path) -> Result<PartitionMeta> {
         Some(json) => serde_json::from_str(json).map_err(|e| corrupt(path, e))?,
         None => Vec::new(),
     };
-    let day = path
+    let (day, generation) = path
         .file_stem()
         .and_then(|s| s.to_str())
-        .and_then(parse_day_name)
-        .ok_or_else(|| Error::Other(format!("{}: file name is not a day", path.display())))?;
+        .and_then(parse_file_stem)
+        .ok_or_else(|| Error::Other(format!("{}: file name is not a day (and generation)", path.display())))?;
     Ok(PartitionMeta {
         path: path.to_path_buf(),
         measurement,
         day,
+        generation,
         series,
         verified: AtomicBool::new(false),
         footer: FooterCache::default(),
@@ -984,7 +1008,7 @@ impl Wanted<'_> {
 /// One field's values in a run of rows, in time order.
 pub type RunColumn = Vec<(i64, FieldValue)>;
 
-/// Reads a whole partition (for merging into a new snapshot), checking its data checksum.
+/// Reads a whole partition file (for compaction), checking its data checksum.
 pub fn read_all(path: &Path) -> Result<Table> {
     verify_data(path)?;
     let mut runs = Runs::default();
@@ -1033,9 +1057,9 @@ mod tests {
     #[test]
     fn write_then_read_round_trips_with_stats() {
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "wind_turbine", 0);
+        let path = partition_path(dir.path(), "wind_turbine", 0, 1);
         let table = sample();
-        let meta = write(&path, "wind_turbine", 0, &table).unwrap();
+        let meta = write(dir.path(), "wind_turbine", 0, 1, &table).unwrap();
         let back = read_all(&path).unwrap();
         assert_eq!(back.series, table.series);
         let reread = read_meta(&path).unwrap();
@@ -1050,8 +1074,8 @@ mod tests {
     #[test]
     fn scan_projects_and_filters() {
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "wind_turbine", 0);
-        write(&path, "wind_turbine", 0, &sample()).unwrap();
+        let path = partition_path(dir.path(), "wind_turbine", 0, 1);
+        write(dir.path(), "wind_turbine", 0, 1, &sample()).unwrap();
         let tags = vec![("device".to_string(), "wt02".to_string())];
         let fields = vec!["power_kw".to_string()];
         let filter = ScanFilter { start_ns: 1_000_000_000, stop_ns: 3_000_000_000, tags: &tags, fields: Some(&fields) };
@@ -1092,8 +1116,8 @@ mod tests {
     #[test]
     fn busy_series_get_row_groups_that_statistics_can_skip() {
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "m", 0);
-        let meta = write(&path, "m", 0, &devices(3, MIN_ROW_GROUP_ROWS as i64 + 100)).unwrap();
+        let path = partition_path(dir.path(), "m", 0, 1);
+        let meta = write(dir.path(), "m", 0, 1, &devices(3, MIN_ROW_GROUP_ROWS as i64 + 100)).unwrap();
         let file = File::open(&path).unwrap();
         let footer = meta.footer.get(&file, &path).unwrap();
         assert_eq!(footer.metadata.metadata().num_row_groups(), 3, "one group per device");
@@ -1108,7 +1132,7 @@ mod tests {
         assert_eq!(values, vec![FieldValue::Float(10_010.0), FieldValue::Float(10_011.0), FieldValue::Float(10_012.0)]);
         assert!(scan_values(&meta, "d9", i64::MIN, i64::MAX).is_empty());
         // Small series share a group: a file of quiet devices stays one group.
-        let quiet = write(&partition_path(dir.path(), "q", 0), "q", 0, &devices(5, 24)).unwrap();
+        let quiet = write(dir.path(), "q", 0, 1, &devices(5, 24)).unwrap();
         let file = File::open(&quiet.path).unwrap();
         assert_eq!(quiet.footer.get(&file, &quiet.path).unwrap().metadata.metadata().num_row_groups(), 1);
     }
@@ -1116,12 +1140,12 @@ mod tests {
     #[test]
     fn a_cached_footer_is_not_used_for_a_new_file_at_the_same_path() {
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "m", 0);
-        let old = write(&path, "m", 0, &devices(2, 100)).unwrap();
+        let path = partition_path(dir.path(), "m", 0, 1);
+        let old = write(dir.path(), "m", 0, 1, &devices(2, 100)).unwrap();
         assert_eq!(scan_values(&old, "d1", 0, 1_000_000_000), vec![FieldValue::Float(10_000.0)]);
         // A snapshot renames another file over the path; a scan still holding the old
         // catalog entry (and its cached footer) must read the new file correctly.
-        write(&path, "m", 0, &devices(1, 3)).unwrap();
+        write(dir.path(), "m", 0, 1, &devices(1, 3)).unwrap();
         assert!(scan_values(&old, "d1", i64::MIN, i64::MAX).is_empty());
         assert_eq!(scan_values(&old, "d0", i64::MIN, i64::MAX).len(), 3);
     }
@@ -1133,8 +1157,8 @@ mod tests {
         t.insert(tags.clone(), vec![("v".into(), FieldValue::Int(1))], 1);
         t.insert(tags.clone(), vec![("v".into(), FieldValue::Float(2.5))], 2);
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "m", 0);
-        write(&path, "m", 0, &t).unwrap();
+        let path = partition_path(dir.path(), "m", 0, 1);
+        write(dir.path(), "m", 0, 1, &t).unwrap();
         let back = read_all(&path).unwrap();
         let col = &back.series[&tags]["v"];
         assert_eq!(col.values().cloned().collect::<Vec<_>>(), vec![FieldValue::Float(1.0), FieldValue::Float(2.5)]);
@@ -1156,8 +1180,8 @@ mod tests {
         );
         t.insert(vec![("time".to_string(), "t".to_string())], vec![("x".into(), FieldValue::Int(4))], 6);
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "m", 0);
-        write(&path, "m", 0, &t).unwrap();
+        let path = partition_path(dir.path(), "m", 0, 1);
+        write(dir.path(), "m", 0, 1, &t).unwrap();
         assert_eq!(read_all(&path).unwrap().series, t.series);
         // A scan for one of the renamed fields finds it under its own name.
         let fields = vec!["time".to_string()];
@@ -1175,8 +1199,8 @@ mod tests {
     #[test]
     fn a_flipped_byte_is_detected_or_harmless() {
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "wind_turbine", 0);
-        let meta = write(&path, "wind_turbine", 0, &sample()).unwrap();
+        let path = partition_path(dir.path(), "wind_turbine", 0, 1);
+        let meta = write(dir.path(), "wind_turbine", 0, 1, &sample()).unwrap();
         let original = fs::read(&path).unwrap();
         let footer_len = u32::from_le_bytes(original[original.len() - 8..original.len() - 4].try_into().unwrap());
         let footer_start = original.len() - 8 - footer_len as usize;
@@ -1218,8 +1242,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut t = Table::default();
         t.insert(vec![], vec![("x".into(), FieldValue::Float(1.0))], 1);
-        let path = partition_path(dir.path(), &long, 0);
-        write(&path, &long, 0, &t).unwrap();
+        let path = partition_path(dir.path(), &long, 0, 1);
+        write(dir.path(), &long, 0, 1, &t).unwrap();
         assert_eq!(read_meta(&path).unwrap().measurement, long);
     }
 
@@ -1231,5 +1255,20 @@ mod tests {
         assert_eq!(day_name(0), "1970-01-01");
         assert_eq!(parse_day_name("1970-01-02"), Some(1));
         assert_eq!(day_of(-1), -1);
+    }
+
+    #[test]
+    fn file_names_carry_day_and_generation() {
+        let root = Path::new("/data");
+        let path = partition_path(root, "m", 1, 17);
+        assert_eq!(path, Path::new("/data/m/1970-01-02.000017.parquet"));
+        assert_eq!(parse_file_stem("1970-01-02.000017"), Some((1, 17)));
+        assert_eq!(parse_file_stem("1970-01-02.12345678"), Some((1, 12_345_678)));
+        // An earlier version's one file per day.
+        assert_eq!(partition_path(root, "m", 1, 0), Path::new("/data/m/1970-01-02.parquet"));
+        assert_eq!(parse_file_stem("1970-01-02"), Some((1, 0)));
+        assert_eq!(parse_file_stem("1970-01-02.x"), None);
+        assert_eq!(parse_file_stem("1970-01-02."), None);
+        assert_eq!(parse_file_stem("notes"), None);
     }
 }

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,7 +18,7 @@ use fieldline_core::Point;
 use fieldline_core::sink::SinkError;
 use tokio::sync::oneshot;
 
-use super::partition::{self, day_of};
+use super::partition::{self, PartitionMeta, day_of};
 use super::table::{Buffer, Table};
 use super::wal::{self, Wal};
 use super::{Error, Result, Shared, SnapshotFailure, crash};
@@ -36,6 +37,8 @@ pub enum Msg {
     Write(WriteRequest),
     /// Snapshot now and answer once the Parquet files are durable (or a snapshot failed).
     Flush(oneshot::Sender<Result<()>>),
+    /// Compact every day with several files now, and answer.
+    Compact(oneshot::Sender<Result<()>>),
     /// Drain, snapshot, stop.
     Shutdown(oneshot::Sender<Result<()>>),
 }
@@ -50,10 +53,14 @@ enum PersistMsg {
     Sealed(Sealed),
     /// Answer once everything sealed before it is persisted, or as soon as a snapshot fails.
     Barrier(oneshot::Sender<Result<()>>),
+    /// Compact every day with several files now, and answer.
+    Compact(oneshot::Sender<Result<()>>),
     Stop,
 }
 
 pub fn spawn(shared: Arc<Shared>, wal: Wal, rx: flume::Receiver<Msg>) -> Result<JoinHandle<()>> {
+    // Known before the persister's first look, so a waiting caller does not see 0 too early.
+    shared.metrics.compaction_pending_days.set(compaction_candidates(&shared, false).len() as i64);
     let (persist_tx, persist_rx) = flume::unbounded();
     let persister = {
         let shared = shared.clone();
@@ -111,13 +118,20 @@ impl Writer {
                 Some(Msg::Flush(done)) => {
                     let _ = done.send(self.snapshot_and_wait());
                 }
+                Some(Msg::Compact(done)) => {
+                    if let Err(e) = self.persist.send(PersistMsg::Compact(done))
+                        && let PersistMsg::Compact(done) = e.into_inner()
+                    {
+                        let _ = done.send(Err(Error::Other("persister stopped".into())));
+                    }
+                }
                 Some(Msg::Shutdown(done)) => {
                     // Writes queued behind the shutdown are still committed: their senders are waiting.
                     let mut rest = Vec::new();
                     while let Ok(msg) = self.rx.try_recv() {
                         match msg {
                             Msg::Write(req) => rest.push(req),
-                            Msg::Flush(d) | Msg::Shutdown(d) => {
+                            Msg::Flush(d) | Msg::Compact(d) | Msg::Shutdown(d) => {
                                 let _ = d.send(Ok(()));
                             }
                         }
@@ -295,9 +309,20 @@ impl Persister {
         let max_backoff = Duration::from_secs(self.shared.config.snapshot_retry_max_secs.max(1));
         let mut backoff = Duration::from_secs(1);
         let mut retry_at: Option<Instant> = None;
+        // Compaction runs when nothing waits to be persisted: at start (leftovers of the last
+        // run) and after each snapshot, one day at a time, looking for messages in between.
+        let mut compaction_due = true;
         loop {
             // Take messages: block when idle, wait out the backoff after a failure.
             let msg = match (self.queue.is_empty(), retry_at) {
+                (true, _) if compaction_due => match self.rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(flume::TryRecvError::Empty) => {
+                        compaction_due = compact_next(&self.shared);
+                        continue;
+                    }
+                    Err(flume::TryRecvError::Disconnected) => return,
+                },
                 (true, _) => self.rx.recv().ok(),
                 (false, Some(at)) if at > Instant::now() => match self.rx.recv_deadline(at) {
                     Ok(msg) => Some(msg),
@@ -321,6 +346,10 @@ impl Persister {
                     }
                     continue;
                 }
+                Some(PersistMsg::Compact(done)) => {
+                    let _ = done.send(compact_all(&self.shared));
+                    continue;
+                }
                 Some(PersistMsg::Stop) => {
                     self.answer_waiting(Err(Error::ShuttingDown));
                     return;
@@ -335,6 +364,7 @@ impl Persister {
             match persist(&self.shared, head) {
                 Ok(()) => {
                     self.queue.pop_front();
+                    compaction_due = true;
                     retry_at = None;
                     backoff = Duration::from_secs(1);
                     if let Ok(mut failure) = self.shared.snapshot_failure.lock()
@@ -392,42 +422,27 @@ impl Persister {
     }
 }
 
-/// Merges a sealed buffer into its day partitions, then drops it from the query path and
-/// removes the WAL segments through its own (every older buffer is already persisted: the
-/// persister goes strictly in order). Idempotent: a retry after a partial failure rewrites
-/// the same days with the same values.
+/// Writes a sealed buffer as new partition files (one per measurement and day it touches,
+/// each with the next generation number, so its values outrank what the day's older files
+/// hold), then drops it from the query path and removes the WAL segments through its own
+/// (every older buffer is already persisted: the persister goes strictly in order). Nothing
+/// is read back: merging a day's files is compaction's job, off the ingest path. A retry
+/// after a partial failure writes the same values again under newer generations; the
+/// compaction of those days folds the copies into one.
 fn persist(shared: &Shared, sealed: &Sealed) -> Result<()> {
     let started = Instant::now();
     let root = shared.root.join("parquet");
     let buffer = &sealed.buffer;
-    let mut renamed = 0usize;
+    let mut written = 0usize;
     for (measurement, table) in &buffer.tables {
         for (day, day_table) in split_by_day(table) {
-            let path = partition::partition_path(&root, measurement, day);
-            let mut merged = if path.exists() {
-                match partition::read_all(&path) {
-                    Ok(table) => table,
-                    Err(Error::Corrupt { detail, .. }) => {
-                        // The day's old file is damaged: keep it aside, write the new data.
-                        let existing = shared.catalog.read().ok().and_then(|c| c.get(measurement)?.get(&day).cloned());
-                        match existing {
-                            Some(meta) => shared.quarantine_partition(&meta, &detail)?,
-                            None => super::quarantine_file(&shared.quarantine_dir(), &path, measurement, &detail)?,
-                        }
-                        Table::default()
-                    }
-                    Err(e) => return Err(e),
-                }
-            } else {
-                Table::default()
-            };
-            merged.merge_from(day_table);
-            let meta = partition::write(&path, measurement, day, &merged)?;
+            let generation = shared.next_generation.fetch_add(1, Ordering::Relaxed);
+            let meta = partition::write(&root, measurement, day, generation, &day_table)?;
             let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
-            catalog.entry(measurement.clone()).or_default().insert(day, Arc::new(meta));
+            super::catalog_insert(&mut catalog, Arc::new(meta));
             drop(catalog);
-            renamed += 1;
-            if renamed == 1 {
+            written += 1;
+            if written == 1 {
                 crash::point("snapshot-renamed");
             }
         }
@@ -445,7 +460,115 @@ fn persist(shared: &Shared, sealed: &Sealed) -> Result<()> {
     }
     shared.metrics.snapshots.inc();
     shared.metrics.snapshot_seconds.observe(started.elapsed().as_secs_f64());
-    tracing::debug!(values = buffer.values(), elapsed_ms = started.elapsed().as_millis() as u64, "snapshot persisted");
+    tracing::debug!(
+        values = buffer.values(),
+        files = written,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot persisted"
+    );
+    Ok(())
+}
+
+/// Files the current UTC day may gather before the background compaction merges them
+/// (snapshots add one every `snapshot_interval_secs`; each compaction rewrites the day).
+const OPEN_DAY_FILES: usize = 6;
+
+/// Days with several files, as (measurement, day): every one when `everything`, else those
+/// the background compaction takes (the current UTC day only once it has `OPEN_DAY_FILES`).
+fn compaction_candidates(shared: &Shared, everything: bool) -> Vec<(String, i64)> {
+    let today = day_of(fieldline_core::time::now_ns());
+    let Ok(catalog) = shared.catalog.read() else { return Vec::new() };
+    let mut out = Vec::new();
+    for (measurement, days) in catalog.iter() {
+        for (&day, files) in days {
+            let due = files.len() >= 2 && (everything || day != today || files.len() >= OPEN_DAY_FILES);
+            if due {
+                out.push((measurement.clone(), day));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Compacts one day the background compaction takes; false when there was none (or it
+/// failed: it is tried again after the next snapshot, and its files are served meanwhile).
+fn compact_next(shared: &Shared) -> bool {
+    let candidates = compaction_candidates(shared, false);
+    shared.metrics.compaction_pending_days.set(candidates.len() as i64);
+    let Some((measurement, day)) = candidates.into_iter().next() else { return false };
+    match compact_day(shared, &measurement, day) {
+        Ok(()) => true,
+        Err(e) => {
+            shared.metrics.compaction_failures.inc();
+            tracing::error!(error = %e, %measurement, day = %partition::day_name(day), "compaction failed; the day's files are kept as they are");
+            false
+        }
+    }
+}
+
+/// Compacts every day with several files (the first failure ends it).
+fn compact_all(shared: &Shared) -> Result<()> {
+    for (measurement, day) in compaction_candidates(shared, true) {
+        compact_day(shared, &measurement, day).inspect_err(|_| {
+            shared.metrics.compaction_failures.inc();
+        })?;
+    }
+    shared.metrics.compaction_pending_days.set(compaction_candidates(shared, false).len() as i64);
+    Ok(())
+}
+
+/// Merges one day's files into one: read oldest generation first (so the newest value of a
+/// series and timestamp wins), written under the newest input's name (temporary file and
+/// rename), then the older inputs deleted. A crash before the rename leaves the inputs; after
+/// it, the compacted file outranks every leftover input and the next compaction removes them.
+fn compact_day(shared: &Shared, measurement: &str, day: i64) -> Result<()> {
+    let started = Instant::now();
+    let inputs: Vec<Arc<PartitionMeta>> = {
+        let catalog = shared.catalog.read().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
+        catalog.get(measurement).and_then(|days| days.get(&day)).cloned().unwrap_or_default()
+    };
+    let Some(newest) = inputs.last().filter(|_| inputs.len() >= 2) else { return Ok(()) };
+    let mut merged = Table::default();
+    for meta in &inputs {
+        match meta.verify_once().and_then(|()| partition::read_all(&meta.path)) {
+            Ok(table) => merged.merge_from(table),
+            Err(Error::Corrupt { detail, .. }) => {
+                // Quarantined (and logged); the day's other files are compacted next time.
+                shared.quarantine_partition(meta, &detail)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let root = shared.root.join("parquet");
+    let compacted = partition::write(&root, measurement, day, newest.generation, &merged)?;
+    crash::point("compaction-renamed");
+    {
+        let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
+        for meta in &inputs {
+            super::catalog_remove(&mut catalog, meta);
+        }
+        super::catalog_insert(&mut catalog, Arc::new(compacted));
+    }
+    for meta in &inputs[..inputs.len() - 1] {
+        match std::fs::remove_file(&meta.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    if let Some(dir) = newest.path.parent() {
+        wal::sync_dir(dir)?;
+    }
+    shared.metrics.compactions.inc();
+    shared.metrics.compaction_seconds.observe(started.elapsed().as_secs_f64());
+    tracing::debug!(
+        %measurement,
+        day = %partition::day_name(day),
+        files = inputs.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "day compacted"
+    );
     Ok(())
 }
 
@@ -486,9 +609,7 @@ fn apply_retention(shared: &Shared) -> Result<()> {
             let cutoff = today - i64::from(keep);
             let old: Vec<i64> = days.range(..cutoff).map(|(d, _)| *d).collect();
             for d in old {
-                if let Some(meta) = days.remove(&d) {
-                    doomed.push(meta.path.clone());
-                }
+                doomed.extend(days.remove(&d).into_iter().flatten().map(|meta| meta.path.clone()));
             }
         }
     }

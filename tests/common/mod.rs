@@ -200,6 +200,21 @@ pub fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
     child.wait().ok()
 }
 
+/// The Parquet files of `measurement`'s UTC `day` (`YYYY-MM-DD`) under `data_dir`, oldest
+/// generation first (a day has one file per snapshot that touched it until it is compacted).
+pub fn day_files(data_dir: &Path, measurement: &str, day: &str) -> Vec<std::path::PathBuf> {
+    let dir = data_dir.join("parquet").join(measurement);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        name.starts_with(day) && name.ends_with(".parquet")
+    });
+    files.sort();
+    files
+}
+
 /// The sum of a Prometheus counter or gauge (all its label sets) in `/metrics` text.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     let values: Vec<f64> = text
