@@ -624,13 +624,11 @@ impl Store {
                 for (m, t) in buffer.tables.iter().filter(|(m, _)| wanted(m)) {
                     for (series_tags, fields) in t.series.iter().filter(|(st, _)| table::tags_match(st, tags)) {
                         for (name, column) in fields {
-                            let (Some((first, v)), Some((last, _))) =
-                                (column.first_key_value(), column.last_key_value())
-                            else {
+                            let (Some((first, last, count)), Some(kind)) = (column.span(), column.type_name()) else {
                                 continue;
                             };
-                            let mut totals = Totals::new(v.type_name());
-                            totals.add(*first, *last, column.len() as u64);
+                            let mut totals = Totals::new(kind);
+                            totals.add(first, last, count as u64);
                             buffered.push(BufferedSeries {
                                 measurement: m.clone(),
                                 tags: series_tags.clone(),

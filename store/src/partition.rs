@@ -39,7 +39,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
-use super::table::{Column, ScanFilter, Table, Tags};
+use super::table::{Column, ScanFilter, SeriesSlice, Table, Tags};
 use super::{Error, Result};
 use fieldline_core::time::NS_PER_DAY;
 
@@ -267,18 +267,25 @@ impl FieldBuilder {
     }
 }
 
-/// Writes `table` (one measurement, one day) as the partition file at `path`, replacing any
-/// previous file atomically, and returns its catalog entry.
-pub fn write(root: &Path, measurement: &str, day: i64, generation: u64, table: &Table) -> Result<PartitionMeta> {
+/// Writes `series` (one measurement, one day; sorted by tags, each field's values in time
+/// order, one per timestamp) as the partition file of `generation` under `root`, replacing a
+/// file of that name atomically, and returns its catalog entry.
+pub fn write(
+    root: &Path,
+    measurement: &str,
+    day: i64,
+    generation: u64,
+    series: &[SeriesSlice<'_>],
+) -> Result<PartitionMeta> {
     let path = &partition_path(root, measurement, day, generation);
     let mut tag_keys = BTreeSet::new();
     let mut field_types: BTreeMap<&str, ColumnType> = BTreeMap::new();
-    for (tags, fields) in &table.series {
-        tag_keys.extend(tags.iter().map(|(k, _)| k.as_str()));
-        for (name, column) in fields {
-            for v in column.values() {
+    for s in series {
+        tag_keys.extend(s.tags.iter().map(|(k, _)| k.as_str()));
+        for &(name, values) in &s.fields {
+            for (_, v) in values {
                 let t = ColumnType::of(v);
-                field_types.entry(name.as_str()).and_modify(|c| *c = c.widen(t)).or_insert(t);
+                field_types.entry(name).and_modify(|c| *c = c.widen(t)).or_insert(t);
             }
         }
     }
@@ -299,9 +306,6 @@ pub fn write(root: &Path, measurement: &str, day: i64, generation: u64, table: &
     let field_columns: Vec<String> = field_types.keys().map(|f| unique(f, "field")).collect();
     let tag_columns: Vec<String> = tag_keys.iter().map(|k| unique(k, "tag")).collect();
 
-    let mut series: Vec<(&Tags, &BTreeMap<String, _>)> = table.series.iter().collect();
-    series.sort_by(|a, b| a.0.cmp(b.0));
-
     let mut times = Vec::new();
     let mut tag_builders: Vec<StringBuilder> = tag_keys.iter().map(|_| StringBuilder::new()).collect();
     let mut field_builders: Vec<FieldBuilder> = field_types.values().map(|&t| FieldBuilder::new(t, 0)).collect();
@@ -310,33 +314,46 @@ pub fn write(root: &Path, measurement: &str, day: i64, generation: u64, table: &
     // query for one device skips the other devices' groups by their tag statistics.
     let mut row_groups = Vec::new();
 
-    for (tags, fields) in series {
-        let timestamps: BTreeSet<i64> = fields.values().flat_map(|c| c.keys().copied()).collect();
-        for &ts in &timestamps {
+    for SeriesSlice { tags, fields } in series {
+        // Per field column, this series' values (or none) and a cursor into them; a row per
+        // timestamp any field has, in time order (a merge of the fields' sorted values).
+        let mut columns: Vec<&[(i64, FieldValue)]> = field_types
+            .keys()
+            .map(|name| fields.iter().find(|(n, _)| n == name).map_or(&[][..], |(_, values)| *values))
+            .collect();
+        let tag_values: Vec<Option<&str>> =
+            tag_keys.iter().map(|key| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())).collect();
+        while let Some(ts) = columns.iter().filter_map(|c| c.first().map(|(t, _)| *t)).min() {
             times.push(ts);
-            for (builder, key) in tag_builders.iter_mut().zip(&tag_keys) {
-                builder.append_option(tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()));
+            for (builder, value) in tag_builders.iter_mut().zip(&tag_values) {
+                builder.append_option(*value);
             }
-            for (builder, name) in field_builders.iter_mut().zip(field_types.keys()) {
-                builder.append(fields.get(*name).and_then(|c| c.get(&ts)));
+            for (builder, column) in field_builders.iter_mut().zip(columns.iter_mut()) {
+                match column.split_first() {
+                    Some(((t, v), rest)) if *t == ts => {
+                        builder.append(Some(v));
+                        *column = rest;
+                    }
+                    _ => builder.append(None),
+                }
             }
         }
         let field_stats = fields
             .iter()
-            .filter_map(|(name, column)| {
-                let (first, _) = column.first_key_value()?;
-                let (last, _) = column.last_key_value()?;
-                let kind = field_types.get(name.as_str()).map_or("float", |t| t.name());
+            .filter_map(|&(name, values)| {
+                let (first, _) = values.first()?;
+                let (last, _) = values.last()?;
+                let kind = field_types.get(name).map_or("float", |t| t.name());
                 Some(FieldStats {
-                    name: name.clone(),
+                    name: name.to_string(),
                     kind: kind.to_string(),
-                    count: column.len() as u64,
+                    count: values.len() as u64,
                     first_ns: *first,
                     last_ns: *last,
                 })
             })
             .collect();
-        stats.push(SeriesStats { tags: tags.clone(), fields: field_stats });
+        stats.push(SeriesStats { tags: (*tags).clone(), fields: field_stats });
         let group_start = row_groups.last().copied().unwrap_or(0);
         if times.len() - group_start >= MIN_ROW_GROUP_ROWS {
             row_groups.push(times.len());
@@ -1009,12 +1026,12 @@ impl Wanted<'_> {
 pub type RunColumn = Vec<(i64, FieldValue)>;
 
 /// Reads a whole partition file (for compaction), checking its data checksum.
-pub fn read_all(path: &Path) -> Result<Table> {
+pub fn read_all(path: &Path) -> Result<Runs> {
     verify_data(path)?;
     let mut runs = Runs::default();
     let filter = ScanFilter { start_ns: i64::MIN, stop_ns: i64::MAX, tags: &[], fields: None };
     scan_path(path, None, &filter, &mut runs)?;
-    Ok(runs.into_table())
+    Ok(runs)
 }
 
 fn value_at(array: &ArrayRef, row: usize) -> Option<FieldValue> {
@@ -1034,6 +1051,12 @@ fn value_at(array: &ArrayRef, row: usize) -> Option<FieldValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write_table(root: &Path, measurement: &str, day: i64, generation: u64, table: &Table) -> Result<PartitionMeta> {
+        let owned = table.to_series_values();
+        let series: Vec<SeriesSlice<'_>> = owned.iter().map(|s| s.slice()).collect();
+        write(root, measurement, day, generation, &series)
+    }
 
     fn sample() -> Table {
         let mut t = Table::default();
@@ -1059,8 +1082,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = partition_path(dir.path(), "wind_turbine", 0, 1);
         let table = sample();
-        let meta = write(dir.path(), "wind_turbine", 0, 1, &table).unwrap();
-        let back = read_all(&path).unwrap();
+        let meta = write_table(dir.path(), "wind_turbine", 0, 1, &table).unwrap();
+        let back = read_all(&path).unwrap().into_table();
         assert_eq!(back.series, table.series);
         let reread = read_meta(&path).unwrap();
         assert_eq!(reread.measurement, "wind_turbine");
@@ -1075,7 +1098,7 @@ mod tests {
     fn scan_projects_and_filters() {
         let dir = tempfile::tempdir().unwrap();
         let path = partition_path(dir.path(), "wind_turbine", 0, 1);
-        write(dir.path(), "wind_turbine", 0, 1, &sample()).unwrap();
+        write_table(dir.path(), "wind_turbine", 0, 1, &sample()).unwrap();
         let tags = vec![("device".to_string(), "wt02".to_string())];
         let fields = vec!["power_kw".to_string()];
         let filter = ScanFilter { start_ns: 1_000_000_000, stop_ns: 3_000_000_000, tags: &tags, fields: Some(&fields) };
@@ -1117,7 +1140,7 @@ mod tests {
     fn busy_series_get_row_groups_that_statistics_can_skip() {
         let dir = tempfile::tempdir().unwrap();
         let path = partition_path(dir.path(), "m", 0, 1);
-        let meta = write(dir.path(), "m", 0, 1, &devices(3, MIN_ROW_GROUP_ROWS as i64 + 100)).unwrap();
+        let meta = write_table(dir.path(), "m", 0, 1, &devices(3, MIN_ROW_GROUP_ROWS as i64 + 100)).unwrap();
         let file = File::open(&path).unwrap();
         let footer = meta.footer.get(&file, &path).unwrap();
         assert_eq!(footer.metadata.metadata().num_row_groups(), 3, "one group per device");
@@ -1132,7 +1155,7 @@ mod tests {
         assert_eq!(values, vec![FieldValue::Float(10_010.0), FieldValue::Float(10_011.0), FieldValue::Float(10_012.0)]);
         assert!(scan_values(&meta, "d9", i64::MIN, i64::MAX).is_empty());
         // Small series share a group: a file of quiet devices stays one group.
-        let quiet = write(dir.path(), "q", 0, 1, &devices(5, 24)).unwrap();
+        let quiet = write_table(dir.path(), "q", 0, 1, &devices(5, 24)).unwrap();
         let file = File::open(&quiet.path).unwrap();
         assert_eq!(quiet.footer.get(&file, &quiet.path).unwrap().metadata.metadata().num_row_groups(), 1);
     }
@@ -1140,12 +1163,11 @@ mod tests {
     #[test]
     fn a_cached_footer_is_not_used_for_a_new_file_at_the_same_path() {
         let dir = tempfile::tempdir().unwrap();
-        let path = partition_path(dir.path(), "m", 0, 1);
-        let old = write(dir.path(), "m", 0, 1, &devices(2, 100)).unwrap();
+        let old = write_table(dir.path(), "m", 0, 1, &devices(2, 100)).unwrap();
         assert_eq!(scan_values(&old, "d1", 0, 1_000_000_000), vec![FieldValue::Float(10_000.0)]);
-        // A snapshot renames another file over the path; a scan still holding the old
+        // A compaction renames another file over the path; a scan still holding the old
         // catalog entry (and its cached footer) must read the new file correctly.
-        write(dir.path(), "m", 0, 1, &devices(1, 3)).unwrap();
+        write_table(dir.path(), "m", 0, 1, &devices(1, 3)).unwrap();
         assert!(scan_values(&old, "d1", i64::MIN, i64::MAX).is_empty());
         assert_eq!(scan_values(&old, "d0", i64::MIN, i64::MAX).len(), 3);
     }
@@ -1158,8 +1180,8 @@ mod tests {
         t.insert(tags.clone(), vec![("v".into(), FieldValue::Float(2.5))], 2);
         let dir = tempfile::tempdir().unwrap();
         let path = partition_path(dir.path(), "m", 0, 1);
-        write(dir.path(), "m", 0, 1, &t).unwrap();
-        let back = read_all(&path).unwrap();
+        write_table(dir.path(), "m", 0, 1, &t).unwrap();
+        let back = read_all(&path).unwrap().into_table();
         let col = &back.series[&tags]["v"];
         assert_eq!(col.values().cloned().collect::<Vec<_>>(), vec![FieldValue::Float(1.0), FieldValue::Float(2.5)]);
     }
@@ -1181,8 +1203,8 @@ mod tests {
         t.insert(vec![("time".to_string(), "t".to_string())], vec![("x".into(), FieldValue::Int(4))], 6);
         let dir = tempfile::tempdir().unwrap();
         let path = partition_path(dir.path(), "m", 0, 1);
-        write(dir.path(), "m", 0, 1, &t).unwrap();
-        assert_eq!(read_all(&path).unwrap().series, t.series);
+        write_table(dir.path(), "m", 0, 1, &t).unwrap();
+        assert_eq!(read_all(&path).unwrap().into_table().series, t.series);
         // A scan for one of the renamed fields finds it under its own name.
         let fields = vec!["time".to_string()];
         let filter = ScanFilter { start_ns: 0, stop_ns: 10, tags: &tags, fields: Some(&fields) };
@@ -1200,7 +1222,7 @@ mod tests {
     fn a_flipped_byte_is_detected_or_harmless() {
         let dir = tempfile::tempdir().unwrap();
         let path = partition_path(dir.path(), "wind_turbine", 0, 1);
-        let meta = write(dir.path(), "wind_turbine", 0, 1, &sample()).unwrap();
+        let meta = write_table(dir.path(), "wind_turbine", 0, 1, &sample()).unwrap();
         let original = fs::read(&path).unwrap();
         let footer_len = u32::from_le_bytes(original[original.len() - 8..original.len() - 4].try_into().unwrap());
         let footer_start = original.len() - 8 - footer_len as usize;
@@ -1212,7 +1234,7 @@ mod tests {
             fs::write(&path, &bytes).unwrap();
             let read = read_meta(&path).and_then(|m| {
                 m.verify_once()?;
-                Ok((m, read_all(&path)?))
+                Ok((m, read_all(&path)?.into_table()))
             });
             match read {
                 Err(Error::Corrupt { .. }) => {}
@@ -1243,7 +1265,7 @@ mod tests {
         let mut t = Table::default();
         t.insert(vec![], vec![("x".into(), FieldValue::Float(1.0))], 1);
         let path = partition_path(dir.path(), &long, 0, 1);
-        write(dir.path(), &long, 0, 1, &t).unwrap();
+        write_table(dir.path(), &long, 0, 1, &t).unwrap();
         assert_eq!(read_meta(&path).unwrap().measurement, long);
     }
 

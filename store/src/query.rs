@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use fieldline_core::FieldValue;
 
 use super::partition::Runs;
-use super::table::{Column, ScanFilter, SeriesFields, Table, Tags};
+use super::table::{Column, ScanFilter, SeriesFields, Table, Tags, in_time_order};
 
 /// A half-open time range `[start_ns, stop_ns)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,15 +179,6 @@ pub(crate) fn runs_to_series(runs: Runs, mut buffers: Table, window: Option<Wind
     out.extend(to_series(buffers, window));
     out.sort_by(|a, b| (&a.tags, &a.field).cmp(&(&b.tags, &b.field)));
     out
-}
-
-/// `values` sorted by time with one value per timestamp (the later one), as day files give
-/// them already; checked, so a file that breaks the rule costs a sort, not a wrong answer.
-fn in_time_order(values: Vec<(i64, FieldValue)>) -> Vec<(i64, FieldValue)> {
-    if values.windows(2).all(|w| w[0].0 < w[1].0) {
-        return values;
-    }
-    values.into_iter().collect::<Column>().into_iter().collect()
 }
 
 /// Merges `older` (from files) and `newer` (from buffers); on the same timestamp `newer` wins.

@@ -14,15 +14,14 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use fieldline_core::Point;
 use fieldline_core::sink::SinkError;
+use fieldline_core::Point;
 use tokio::sync::oneshot;
 
 use super::partition::{self, PartitionMeta, day_of};
-use super::table::{Buffer, Table};
+use super::table::{Buffer, FieldSlice, OrderedSeries, SeriesSlice, SeriesValues, in_time_order};
 use super::wal::{self, Wal};
 use super::{Error, Result, Shared, SnapshotFailure, crash};
-use fieldline_core::time::NS_PER_DAY;
 
 /// A write: the points and their WAL record (encoded by the caller).
 #[derive(Debug)]
@@ -435,9 +434,10 @@ fn persist(shared: &Shared, sealed: &Sealed) -> Result<()> {
     let buffer = &sealed.buffer;
     let mut written = 0usize;
     for (measurement, table) in &buffer.tables {
-        for (day, day_table) in split_by_day(table) {
+        let ordered = table.ordered();
+        for (day, series) in split_by_day(&ordered) {
             let generation = shared.next_generation.fetch_add(1, Ordering::Relaxed);
-            let meta = partition::write(&root, measurement, day, generation, &day_table)?;
+            let meta = partition::write(&root, measurement, day, generation, &series)?;
             let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
             super::catalog_insert(&mut catalog, Arc::new(meta));
             drop(catalog);
@@ -529,10 +529,10 @@ fn compact_day(shared: &Shared, measurement: &str, day: i64) -> Result<()> {
         catalog.get(measurement).and_then(|days| days.get(&day)).cloned().unwrap_or_default()
     };
     let Some(newest) = inputs.last().filter(|_| inputs.len() >= 2) else { return Ok(()) };
-    let mut merged = Table::default();
+    let mut gathered = partition::Runs::default();
     for meta in &inputs {
         match meta.verify_once().and_then(|()| partition::read_all(&meta.path)) {
-            Ok(table) => merged.merge_from(table),
+            Ok(runs) => gathered.append(runs),
             Err(Error::Corrupt { detail, .. }) => {
                 // Quarantined (and logged); the day's other files are compacted next time.
                 shared.quarantine_partition(meta, &detail)?;
@@ -541,8 +541,18 @@ fn compact_day(shared: &Shared, measurement: &str, day: i64) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
+    // Gathered oldest generation first: the last value of a timestamp is the newest.
+    let mut merged: Vec<SeriesValues> = gathered
+        .into_series()
+        .map(|(tags, fields)| SeriesValues {
+            tags,
+            fields: fields.into_iter().map(|(name, values)| (name, in_time_order(values))).collect(),
+        })
+        .collect();
+    merged.sort_by(|a, b| a.tags.cmp(&b.tags));
+    let series: Vec<SeriesSlice<'_>> = merged.iter().map(SeriesValues::slice).collect();
     let root = shared.root.join("parquet");
-    let compacted = partition::write(&root, measurement, day, newest.generation, &merged)?;
+    let compacted = partition::write(&root, measurement, day, newest.generation, &series)?;
     crash::point("compaction-renamed");
     {
         let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
@@ -572,24 +582,22 @@ fn compact_day(shared: &Shared, measurement: &str, day: i64) -> Result<()> {
     Ok(())
 }
 
-/// One table per UTC day.
-fn split_by_day(table: &Table) -> BTreeMap<i64, Table> {
-    let mut days: BTreeMap<i64, Table> = BTreeMap::new();
-    for (tags, fields) in &table.series {
-        for (name, column) in fields {
-            let (Some((&first, _)), Some((&last, _))) = (column.first_key_value(), column.last_key_value()) else {
-                continue;
-            };
-            for day in day_of(first)..=day_of(last) {
-                let start = day.saturating_mul(NS_PER_DAY);
-                let range = column.range(start..start.saturating_add(NS_PER_DAY));
-                let mut range = range.peekable();
-                if range.peek().is_none() {
-                    continue;
-                }
-                let dest = days.entry(day).or_default().series.entry(tags.clone()).or_default();
-                dest.entry(name.clone()).or_default().extend(range.map(|(t, v)| (*t, v.clone())));
+/// Series (sorted by tags, values in time order) cut into UTC days, borrowing the values.
+fn split_by_day<'a>(series: &'a [OrderedSeries<'a>]) -> BTreeMap<i64, Vec<SeriesSlice<'a>>> {
+    let mut days: BTreeMap<i64, Vec<SeriesSlice<'a>>> = BTreeMap::new();
+    for OrderedSeries { tags, fields } in series {
+        let mut by_day: BTreeMap<i64, Vec<FieldSlice<'a>>> = BTreeMap::new();
+        for (name, values) in fields {
+            let mut rest: &'a [_] = values;
+            while let Some(&(first, _)) = rest.first() {
+                let day = day_of(first);
+                let end = rest.partition_point(|(t, _)| day_of(*t) == day);
+                by_day.entry(day).or_default().push((name, &rest[..end]));
+                rest = &rest[end..];
             }
+        }
+        for (day, fields) in by_day {
+            days.entry(day).or_default().push(SeriesSlice { tags, fields });
         }
     }
     days
