@@ -226,27 +226,86 @@ struct SnapshotFailure {
     attempts: u32,
 }
 
-/// Partition files by measurement and day, each day's in generation order (the last wins).
-type Catalog = HashMap<String, BTreeMap<i64, Vec<Arc<PartitionMeta>>>>;
-
-/// Adds `meta` to its day's files, keeping them in generation order.
-fn catalog_insert(catalog: &mut Catalog, meta: Arc<PartitionMeta>) {
-    let files = catalog.entry(meta.measurement.clone()).or_default().entry(meta.day).or_default();
-    let at = files.partition_point(|f| f.generation <= meta.generation);
-    files.insert(at, meta);
+/// Partition files by measurement and day, each day's in generation order (the last wins),
+/// read through `Deref`; changed only through the methods below, which drop the cached
+/// series listing.
+#[derive(Debug, Default)]
+struct Catalog {
+    files: HashMap<String, BTreeMap<i64, Vec<Arc<PartitionMeta>>>>,
+    /// Per series field, totals over every file: built by the first listing after a change
+    /// (a snapshot or compaction), so a listing does not walk every file's statistics.
+    listing: std::sync::OnceLock<Arc<FileListing>>,
 }
 
-/// Takes `meta` out of the catalog (by identity); false if it was no longer there.
-fn catalog_remove(catalog: &mut Catalog, meta: &Arc<PartitionMeta>) -> bool {
-    let Some(days) = catalog.get_mut(&meta.measurement) else { return false };
-    let Some(files) = days.get_mut(&meta.day) else { return false };
-    let before = files.len();
-    files.retain(|f| !Arc::ptr_eq(f, meta));
-    let removed = files.len() < before;
-    if files.is_empty() {
-        days.remove(&meta.day);
+/// Series fields over every partition file, for the listing.
+type FileListing = BTreeMap<(String, Tags, String), Totals<'static>>;
+
+impl std::ops::Deref for Catalog {
+    type Target = HashMap<String, BTreeMap<i64, Vec<Arc<PartitionMeta>>>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.files
     }
-    removed
+}
+
+impl Catalog {
+    /// Adds `meta` to its day's files, keeping them in generation order.
+    fn insert(&mut self, meta: Arc<PartitionMeta>) {
+        self.listing = Default::default();
+        let files = self.files.entry(meta.measurement.clone()).or_default().entry(meta.day).or_default();
+        let at = files.partition_point(|f| f.generation <= meta.generation);
+        files.insert(at, meta);
+    }
+
+    /// Takes `meta` out (by identity); false if it was no longer there.
+    fn remove(&mut self, meta: &Arc<PartitionMeta>) -> bool {
+        self.listing = Default::default();
+        let Some(days) = self.files.get_mut(&meta.measurement) else { return false };
+        let Some(files) = days.get_mut(&meta.day) else { return false };
+        let before = files.len();
+        files.retain(|f| !Arc::ptr_eq(f, meta));
+        let removed = files.len() < before;
+        if files.is_empty() {
+            days.remove(&meta.day);
+        }
+        removed
+    }
+
+    /// Takes out every file of `measurement` before `day`.
+    fn remove_days_before(&mut self, measurement: &str, day: i64) -> Vec<Arc<PartitionMeta>> {
+        let Some(days) = self.files.get_mut(measurement) else { return Vec::new() };
+        let old: Vec<i64> = days.range(..day).map(|(d, _)| *d).collect();
+        if !old.is_empty() {
+            self.listing = Default::default();
+        }
+        old.into_iter().flat_map(|d| days.remove(&d).unwrap_or_default()).collect()
+    }
+
+    /// Totals per series field over every file (cached until the next change).
+    fn listing(&self) -> Arc<FileListing> {
+        self.listing
+            .get_or_init(|| {
+                // Gathered under borrowed keys first: the same series is in every day's file.
+                let mut totals: BTreeMap<SeriesKey<'_>, Totals<'_>> = BTreeMap::new();
+                for (m, days) in &self.files {
+                    for s in days.values().flatten().flat_map(|meta| &meta.series) {
+                        for f in &s.fields {
+                            let key = SeriesKey { measurement: m, tags: &s.tags, field: &f.name };
+                            totals
+                                .entry(key)
+                                .or_insert_with(|| Totals::new(&f.kind))
+                                .add(f.first_ns, f.last_ns, f.count);
+                        }
+                    }
+                }
+                let owned = totals.into_iter().map(|(key, t)| {
+                    let key = (key.measurement.to_string(), key.tags.clone(), key.field.to_string());
+                    (key, t.into_owned())
+                });
+                Arc::new(owned.collect())
+            })
+            .clone()
+    }
 }
 
 #[derive(Debug)]
@@ -270,7 +329,7 @@ impl Shared {
     /// catalog no longer lists it (a compaction replaced it meanwhile).
     fn quarantine_partition(&self, meta: &Arc<PartitionMeta>, detail: &str) -> Result<()> {
         let mut catalog = self.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
-        if !catalog_remove(&mut catalog, meta) {
+        if !catalog.remove(meta) {
             return Ok(());
         }
         quarantine_file(&self.quarantine_dir(), &meta.path, &meta.measurement, detail)?;
@@ -333,11 +392,11 @@ impl Store {
         std::fs::create_dir_all(data_dir)?;
         let root = data_dir.to_path_buf();
         let metrics = StoreMetrics::default();
-        let mut catalog = Catalog::new();
+        let mut catalog = Catalog::default();
         let (partitions, damaged) = partition::discover(&root.join("parquet"))?;
         let next_generation = partitions.iter().map(|m| m.generation).max().unwrap_or(0) + 1;
         for meta in partitions {
-            catalog_insert(&mut catalog, Arc::new(meta));
+            catalog.insert(Arc::new(meta));
         }
         for partition::Damaged { path, detail } in damaged {
             quarantine_file(&root.join("quarantine"), &path, "(unreadable footer)", &detail)?;
@@ -472,8 +531,11 @@ impl Store {
     /// Answers `query`: every matching series (one per tag set and field, ordered by tags then
     /// field), each aggregated into windows if the query has one. Blocking.
     pub fn query(&self, query: &Query) -> Result<Vec<Series>> {
-        let (runs, buffers) = self.scan_parts(&query.measurement, &query.filter(), None)?;
-        Ok(query::runs_to_series(runs, buffers, query.window))
+        let scanned = self.scan_parts(&query.measurement, &query.filter(), None, query.window)?;
+        Ok(match (scanned.windows, query.window) {
+            (Some(direct), Some(window)) => query::windows_to_series(direct, scanned.runs, scanned.buffers, window),
+            _ => query::runs_to_series(scanned.runs, scanned.buffers, query.window),
+        })
     }
 
     /// Answers `query` as rows: per series and timestamp, the fields written then (or, with a
@@ -500,99 +562,96 @@ impl Store {
     /// newer than every unread partition are in hand, so "the latest N" does not load
     /// everything (the dead-letter listing). The result may then hold more than `n` values.
     fn scan(&self, measurement: &str, filter: &ScanFilter<'_>, newest: Option<usize>) -> Result<Table> {
-        let (runs, from_buffers) = self.scan_parts(measurement, filter, newest)?;
-        let mut out = runs.into_table();
-        out.merge_from(from_buffers);
+        let scanned = self.scan_parts(measurement, filter, newest, None)?;
+        let mut out = scanned.runs.into_table();
+        out.merge_from(scanned.buffers);
         Ok(out)
     }
 
     /// [`Store::scan`] before the overlay: what the day files hold (per series, in time order
-    /// when each day is one file and `newest` is not given) and what the buffers hold.
+    /// when each day is one file and `newest` is not given) and what the buffers hold. With a
+    /// `window`, days that are one file and hold nothing the buffers also hold are aggregated
+    /// while they are read ([`Scanned::windows`]); only the others are gathered value by value.
     fn scan_parts(
         &self,
         measurement: &str,
         filter: &ScanFilter<'_>,
         newest: Option<usize>,
-    ) -> Result<(partition::Runs, Table)> {
-        // A compaction may delete a file between the catalog read and its opening: the
-        // catalog read again then lists the compacted file instead.
-        let mut attempts = 0;
-        loop {
-            match self.scan_parts_once(measurement, filter, newest) {
-                Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
-                other => return other,
-            }
-        }
-    }
-
-    fn scan_parts_once(
-        &self,
-        measurement: &str,
-        filter: &ScanFilter<'_>,
-        newest: Option<usize>,
-    ) -> Result<(partition::Runs, Table)> {
+        window: Option<Window>,
+    ) -> Result<Scanned> {
         // Take the buffers before the file list: a snapshot renames its files before it drops
         // its buffer, so whichever state is seen, nothing is missed.
-        let mut from_buffers = Table::default();
+        let mut buffers = Table::default();
         {
             let state = self.shared.buffers.read().map_err(|_| Error::Other("buffer lock poisoned".into()))?;
             for buffer in state.persisting.iter().map(|b| b.as_ref()).chain(std::iter::once(&state.active)) {
                 if let Some(t) = buffer.tables.get(measurement) {
-                    scan_into(t, filter, &mut from_buffers);
+                    scan_into(t, filter, &mut buffers);
                 }
             }
         }
         // Days in order (newest first for `newest`), each day's files in generation order, so
         // gathering keeps the newest write of a series and timestamp last.
-        let mut days: Vec<Vec<Arc<PartitionMeta>>> = {
+        let mut days: Vec<(i64, Vec<Arc<PartitionMeta>>)> = {
             let catalog = self.shared.catalog.read().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
             match catalog.get(measurement) {
                 Some(days) => days
                     .range(day_of(filter.start_ns)..=day_of(filter.stop_ns.saturating_sub(1)))
-                    .map(|(_, files)| files.clone())
+                    .map(|(day, files)| (*day, files.clone()))
                     .collect(),
                 None => Vec::new(),
             }
         };
-        if newest.is_some() {
-            days.reverse();
-        }
-        let partitions: Vec<Arc<PartitionMeta>> = days.into_iter().flatten().collect();
         let mut runs = partition::Runs::default();
-        if newest.is_none() && partitions.len() > 1 {
-            // Files are independent: read them on every core, then gather them in order.
-            let wanted: Vec<Arc<PartitionMeta>> =
-                partitions.into_iter().filter(|meta| partition_may_match(meta, filter)).collect();
-            for (meta, read) in wanted.iter().zip(read_parallel(&wanted, filter)) {
-                match read {
-                    Ok(part) => runs.append(part),
-                    Err(Error::Corrupt { detail, .. }) => {
-                        self.shared.quarantine_partition(meta, &detail)?;
-                        return Err(Error::Corrupt { path: meta.path.clone(), detail });
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            return Ok((runs, from_buffers));
-        }
-        for meta in partitions {
-            if let Some(limit) = newest {
+        if let Some(limit) = newest {
+            days.reverse();
+            for meta in days.into_iter().flat_map(|(_, files)| files) {
                 // Everything this and the older partitions hold is before the next day began.
                 let next_day = meta.day.saturating_add(1).saturating_mul(fieldline_core::time::NS_PER_DAY);
-                if runs.count_from(next_day) + from_buffers.count_from(next_day) >= limit.max(1) {
+                if runs.count_from(next_day) + buffers.count_from(next_day) >= limit.max(1) {
                     break;
                 }
+                if partition_may_match(&meta, filter) {
+                    self.gather(&[meta], filter, &mut runs)?;
+                }
             }
-            if !partition_may_match(&meta, filter) {
-                continue;
-            }
-            let read = meta.verify_once().and_then(|()| partition::scan(&meta, filter, &mut runs));
-            if let Err(Error::Corrupt { detail, .. }) = &read {
-                self.shared.quarantine_partition(&meta, detail)?;
-            }
-            read?;
+            return Ok(Scanned { runs, windows: None, buffers });
         }
-        Ok((runs, from_buffers))
+        let Some(window) = window else {
+            let files: Vec<Arc<PartitionMeta>> = days.into_iter().flat_map(|(_, files)| files).collect();
+            self.gather(&files, filter, &mut runs)?;
+            return Ok(Scanned { runs, windows: None, buffers });
+        };
+        let buffer_days = buffers.days();
+        let (direct, gathered): (Vec<_>, Vec<_>) =
+            days.into_iter().partition(|(day, files)| files.len() == 1 && !buffer_days.contains(day));
+        let mut windows = partition::WindowRuns::new(window);
+        self.gather(&direct.into_iter().flat_map(|(_, files)| files).collect::<Vec<_>>(), filter, &mut windows)?;
+        self.gather(&gathered.into_iter().flat_map(|(_, files)| files).collect::<Vec<_>>(), filter, &mut runs)?;
+        Ok(Scanned { runs, windows: Some(windows), buffers })
+    }
+
+    /// Scans `files` (in order; on every core when there are several) into `into`. A damaged
+    /// file is quarantined and the scan fails with [`Error::Corrupt`].
+    fn gather<G: partition::Gather>(
+        &self,
+        files: &[Arc<PartitionMeta>],
+        filter: &ScanFilter<'_>,
+        into: &mut G,
+    ) -> Result<()> {
+        let wanted: Vec<Arc<PartitionMeta>> =
+            files.iter().filter(|m| partition_may_match(m, filter)).cloned().collect();
+        for (meta, read) in wanted.iter().zip(read_parallel(&wanted, filter, into)) {
+            match read {
+                Ok(part) => into.append(part),
+                Err(Error::Corrupt { detail, .. }) => {
+                    self.shared.quarantine_partition(meta, &detail)?;
+                    return Err(Error::Corrupt { path: meta.path.clone(), detail });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Measurement names with data.
@@ -640,23 +699,15 @@ impl Store {
                 }
             }
         }
-        // Gathered under borrowed keys: the same series is in every day's file, and cloning
-        // its tags once per day was most of the listing's time.
-        let mut totals: BTreeMap<SeriesKey<'_>, Totals<'_>> = BTreeMap::new();
-        let catalog = self.shared.catalog.read().ok();
-        for (m, days) in catalog.iter().flat_map(|c| c.iter()).filter(|(m, _)| wanted(m)) {
-            for meta in days.values().flatten() {
-                for s in meta.series.iter().filter(|s| table::tags_match(&s.tags, tags)) {
-                    for f in &s.fields {
-                        let key = SeriesKey { measurement: m, tags: &s.tags, field: &f.name };
-                        totals.entry(key).or_insert_with(|| Totals::new(&f.kind)).add(f.first_ns, f.last_ns, f.count);
-                    }
-                }
-            }
-        }
+        let files = self.shared.catalog.read().map(|c| c.listing()).unwrap_or_default();
+        let mut totals: BTreeMap<SeriesKey<'_>, Totals<'_>> = files
+            .iter()
+            .filter(|((m, series_tags, _), _)| wanted(m) && table::tags_match(series_tags, tags))
+            .map(|((m, series_tags, field), t)| (SeriesKey { measurement: m, tags: series_tags, field }, t.borrowed()))
+            .collect();
         for b in &buffered {
             let (key, t) = (SeriesKey { measurement: &b.measurement, tags: &b.tags, field: &b.field }, &b.totals);
-            totals.entry(key).or_insert_with(|| Totals::new(t.kind)).add(t.first_ns, t.last_ns, t.count);
+            totals.entry(key).or_insert_with(|| Totals::new(&t.kind)).add(t.first_ns, t.last_ns, t.count);
         }
         totals
             .into_iter()
@@ -690,8 +741,9 @@ struct BufferedSeries {
 }
 
 /// A series field's span and count summed over partitions and buffers (the first seen type).
+#[derive(Debug)]
 struct Totals<'a> {
-    kind: &'a str,
+    kind: std::borrow::Cow<'a, str>,
     first_ns: i64,
     last_ns: i64,
     count: u64,
@@ -699,7 +751,15 @@ struct Totals<'a> {
 
 impl<'a> Totals<'a> {
     fn new(kind: &'a str) -> Self {
-        Totals { kind, first_ns: i64::MAX, last_ns: i64::MIN, count: 0 }
+        Totals { kind: kind.into(), first_ns: i64::MAX, last_ns: i64::MIN, count: 0 }
+    }
+
+    fn into_owned(self) -> Totals<'static> {
+        Totals { kind: self.kind.into_owned().into(), ..self }
+    }
+
+    fn borrowed(&self) -> Totals<'_> {
+        Totals { kind: self.kind.as_ref().into(), ..*self }
     }
 
     fn add(&mut self, first_ns: i64, last_ns: i64, count: u64) {
@@ -709,10 +769,23 @@ impl<'a> Totals<'a> {
     }
 }
 
-/// Scans `partitions` on up to one thread per core; the results in the order given.
-fn read_parallel(partitions: &[Arc<PartitionMeta>], filter: &ScanFilter<'_>) -> Vec<Result<partition::Runs>> {
+/// What a scan found: the files' values gathered value by value, the files aggregated while
+/// read (windowed queries), and the buffers' values.
+struct Scanned {
+    runs: partition::Runs,
+    windows: Option<partition::WindowRuns>,
+    buffers: Table,
+}
+
+/// Scans `partitions` on up to one thread per core into gatherers like `kind`; the results in
+/// the order given.
+fn read_parallel<G: partition::Gather>(
+    partitions: &[Arc<PartitionMeta>],
+    filter: &ScanFilter<'_>,
+    kind: &G,
+) -> Vec<Result<G>> {
     let read = |meta: &PartitionMeta| {
-        let mut runs = partition::Runs::default();
+        let mut runs = kind.empty();
         meta.verify_once().and_then(|()| partition::scan(meta, filter, &mut runs)).map(|()| runs)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(partitions.len()).min(8);
@@ -720,8 +793,8 @@ fn read_parallel(partitions: &[Arc<PartitionMeta>], filter: &ScanFilter<'_>) -> 
         return partitions.iter().map(|m| read(m)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<partition::Runs>>> = (0..partitions.len()).map(|_| None).collect();
-    let done: Vec<Vec<(usize, Result<partition::Runs>)>> = std::thread::scope(|scope| {
+    let mut results: Vec<Option<Result<G>>> = (0..partitions.len()).map(|_| None).collect();
+    let done: Vec<Vec<(usize, Result<G>)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {

@@ -39,6 +39,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
+use super::query::{Partial, Window, append_partials, partials};
 use super::table::{Column, ScanFilter, SeriesSlice, Table, Tags};
 use super::{Error, Result};
 use fieldline_core::time::NS_PER_DAY;
@@ -149,9 +150,31 @@ pub struct PartitionMeta {
     verified: AtomicBool,
     /// The parsed footer of the file last read at `path`, so queries do not parse it again.
     footer: FooterCache,
+    /// Set when the file left the catalog (compacted into another, or past retention): it is
+    /// deleted once the last holder lets go, so a query that listed it can still read it.
+    delete_when_unused: AtomicBool,
+}
+
+impl Drop for PartitionMeta {
+    fn drop(&mut self) {
+        if self.delete_when_unused.load(Ordering::Relaxed) {
+            // A crash before this leaves a file its day's compacted file outranks; the next
+            // compaction of the day folds it in.
+            match fs::remove_file(&self.path) {
+                Ok(()) => tracing::debug!(path = %self.path.display(), "partition file removed"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %self.path.display(), error = %e, "could not remove a partition file"),
+            }
+        }
+    }
 }
 
 impl PartitionMeta {
+    /// Deletes the file once nothing holds this entry any more (see `delete_when_unused`).
+    pub fn delete_when_unused(&self) {
+        self.delete_when_unused.store(true, Ordering::Relaxed);
+    }
+
     /// Checks the file's data checksum once per process (a no-op afterwards).
     pub fn verify_once(&self) -> Result<()> {
         if self.verified.load(Ordering::Relaxed) {
@@ -425,6 +448,7 @@ pub fn write(
         series: stats,
         verified: AtomicBool::new(true),
         footer: FooterCache::default(),
+        delete_when_unused: AtomicBool::new(false),
     })
 }
 
@@ -544,14 +568,20 @@ pub fn verify_data(path: &Path) -> Result<()> {
 }
 
 fn verify_data_unguarded(path: &Path) -> Result<()> {
-    let kv = footer(path)?;
+    // One open file for the footer and the data: a compaction may rename a new file over
+    // `path` in between, and the old footer's checksum does not match the new file's pages.
+    let mut file = File::open(path)?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| corrupt(path, e))?;
+    let kv = key_values(&metadata);
     let Some(recorded) = kv.get(META_DATA_CRC) else { return Ok(()) };
     let (crc, len) = recorded
         .split_once(' ')
         .and_then(|(c, l)| Some((c.parse::<u32>().ok()?, l.parse::<u64>().ok()?)))
         .ok_or_else(|| corrupt(path, format!("unreadable data checksum {recorded:?}")))?;
     let mut hasher = crc32fast::Hasher::new();
-    let mut file = File::open(path)?.take(len);
+    use std::io::Seek;
+    file.rewind()?;
+    let mut file = file.take(len);
     let mut buf = vec![0u8; 1 << 16];
     let mut read = 0u64;
     loop {
@@ -594,6 +624,7 @@ fn read_meta_unguarded(path: &Path) -> Result<PartitionMeta> {
         series,
         verified: AtomicBool::new(false),
         footer: FooterCache::default(),
+        delete_when_unused: AtomicBool::new(false),
     })
 }
 
@@ -636,18 +667,84 @@ pub fn discover(root: &Path) -> Result<(Vec<PartitionMeta>, Vec<Damaged>)> {
     Ok((out, damaged))
 }
 
-/// Reads the rows of a partition that pass `filter` into `out` (newer data in `out` is
-/// overwritten, so scan partitions before buffers). Decoding errors are [`Error::Corrupt`].
-pub fn scan(meta: &PartitionMeta, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
+/// Reads the rows of a partition that pass `filter` into `out` (gathered after what `out`
+/// holds, so scan partitions in time order). Decoding errors are [`Error::Corrupt`].
+pub fn scan<G: Gather>(meta: &PartitionMeta, filter: &ScanFilter<'_>, out: &mut G) -> Result<()> {
     scan_path(&meta.path, Some(&meta.footer), filter, out)
 }
 
-fn scan_path(path: &Path, cache: Option<&FooterCache>, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
+fn scan_path<G: Gather>(path: &Path, cache: Option<&FooterCache>, filter: &ScanFilter<'_>, out: &mut G) -> Result<()> {
     // Rows go to runs of their own first, so a file that fails half-way adds nothing.
-    let mut rows = Runs::default();
+    let mut rows = out.empty();
     guarded(path, || scan_unguarded(path, cache, filter, &mut rows))?;
     out.append(rows);
     Ok(())
+}
+
+/// What a scan hands its rows to: per series, runs of values in time order.
+pub trait Gather: Send + Sync + Sized {
+    /// A new, empty gatherer of the same kind.
+    fn empty(&self) -> Self;
+    /// Adds values of one series (per field, in time order) after those it has.
+    fn add(&mut self, tags: Tags, fields: impl IntoIterator<Item = (String, RunColumn)>);
+    /// Adds `other`'s values after this one's.
+    fn append(&mut self, other: Self);
+}
+
+/// Scanned files aggregated as they are read: per series and field, window partials in time
+/// order, so a windowed query never holds its raw values (valid where no other file or
+/// buffer holds values of the same day).
+#[derive(Debug)]
+pub struct WindowRuns {
+    window: Window,
+    series: std::collections::HashMap<Tags, BTreeMap<String, Vec<Partial>>>,
+}
+
+impl WindowRuns {
+    pub fn new(window: Window) -> Self {
+        WindowRuns { window, series: Default::default() }
+    }
+
+    /// Per series, per field, the window partials gathered.
+    pub fn into_series(self) -> impl Iterator<Item = (Tags, BTreeMap<String, Vec<Partial>>)> {
+        self.series.into_iter()
+    }
+}
+
+impl Gather for WindowRuns {
+    fn empty(&self) -> Self {
+        WindowRuns::new(self.window)
+    }
+
+    fn add(&mut self, tags: Tags, fields: impl IntoIterator<Item = (String, RunColumn)>) {
+        let series = self.series.entry(tags).or_default();
+        for (name, values) in fields {
+            let windows = partials(values.iter().map(|(t, v)| (*t, v)), self.window);
+            if windows.is_empty() {
+                continue;
+            }
+            match series.get_mut(&name) {
+                Some(existing) => append_partials(existing, windows),
+                None => {
+                    series.insert(name, windows);
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, other: Self) {
+        for (tags, fields) in other.series {
+            let series = self.series.entry(tags).or_default();
+            for (name, windows) in fields {
+                match series.get_mut(&name) {
+                    Some(existing) => append_partials(existing, windows),
+                    None => {
+                        series.insert(name, windows);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What scans of day files gather: per series and field, values in file order. Day files
@@ -658,15 +755,11 @@ pub struct Runs {
     series: std::collections::HashMap<Tags, BTreeMap<String, RunColumn>>,
 }
 
-impl Runs {
-    /// Adds `other`'s values after this one's.
-    pub fn append(&mut self, other: Runs) {
-        for (tags, fields) in other.series {
-            self.add(tags, fields);
-        }
+impl Gather for Runs {
+    fn empty(&self) -> Self {
+        Runs::default()
     }
 
-    /// Adds values of one series (per field, in time order) after those it has.
     fn add(&mut self, tags: Tags, fields: impl IntoIterator<Item = (String, RunColumn)>) {
         let series = self.series.entry(tags).or_default();
         for (name, mut column) in fields {
@@ -682,6 +775,14 @@ impl Runs {
         }
     }
 
+    fn append(&mut self, other: Runs) {
+        for (tags, fields) in other.series {
+            self.add(tags, fields);
+        }
+    }
+}
+
+impl Runs {
     /// Values at or after `ts_ns`, counted per series by its fullest field.
     pub fn count_from(&self, ts_ns: i64) -> usize {
         self.series
@@ -830,7 +931,12 @@ fn row_group_may_match(footer: &Footer, index: usize, filter: &ScanFilter<'_>, w
     })
 }
 
-fn scan_unguarded(path: &Path, cache: Option<&FooterCache>, filter: &ScanFilter<'_>, out: &mut Runs) -> Result<()> {
+fn scan_unguarded<G: Gather>(
+    path: &Path,
+    cache: Option<&FooterCache>,
+    filter: &ScanFilter<'_>,
+    out: &mut G,
+) -> Result<()> {
     // One open file for the footer and the pages: a snapshot may rename a new file over
     // `path`, and its pages do not match the old footer (the cache checks the inode).
     let file = File::open(path)?;

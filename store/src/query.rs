@@ -9,11 +9,11 @@
 //! [`Store::query`]: crate::Store::query
 //! [`Store::query_rows`]: crate::Store::query_rows
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use fieldline_core::FieldValue;
 
-use super::partition::Runs;
+use super::partition::{Runs, WindowRuns};
 use super::table::{Column, ScanFilter, SeriesFields, Table, Tags, in_time_order};
 
 /// A half-open time range `[start_ns, stop_ns)`.
@@ -181,6 +181,29 @@ pub(crate) fn runs_to_series(runs: Runs, mut buffers: Table, window: Option<Wind
     out
 }
 
+/// Series of a windowed query: partials aggregated while day files were read (`direct`) and
+/// the windows of everything gathered value by value (days of several files, the buffers'
+/// values overlaid), merged per series and field. Ordered by tags then field.
+pub(crate) fn windows_to_series(direct: WindowRuns, runs: Runs, buffers: Table, window: Window) -> Vec<Series> {
+    let mut all: HashMap<Tags, BTreeMap<String, Vec<Partial>>> = direct.into_series().collect();
+    for series in runs_to_series(runs, buffers, None) {
+        let windows = partials(series.points.iter().map(|(t, v)| (*t, v)), window);
+        let slot = all.entry(series.tags).or_default().entry(series.field).or_default();
+        *slot = merge_partials(std::mem::take(slot), windows);
+    }
+    let mut out = Vec::new();
+    for (tags, fields) in all {
+        for (field, windows) in fields {
+            let points = finish(windows, window.agg);
+            if !points.is_empty() {
+                out.push(Series { tags: tags.clone(), field, points });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.tags, &a.field).cmp(&(&b.tags, &b.field)));
+    out
+}
+
 /// Merges `older` (from files) and `newer` (from buffers); on the same timestamp `newer` wins.
 fn overlay(older: Vec<(i64, FieldValue)>, newer: Column) -> Vec<(i64, FieldValue)> {
     let mut out = Vec::with_capacity(older.len() + newer.len());
@@ -272,27 +295,82 @@ pub fn aggregate<'a>(
     offset_ns: i64,
     agg: Agg,
 ) -> Vec<(i64, FieldValue)> {
-    let mut out = Vec::new();
-    if every_ns <= 0 {
+    let window = Window { every_ns, offset_ns, agg };
+    finish(partials(column.into_iter().map(|(t, v)| (*t, v)), window), agg)
+}
+
+/// One window's aggregate over the values of one stretch of time. Partials of the same window
+/// from adjacent stretches (a window spanning two day files) merge into what one pass over
+/// all its values gives.
+#[derive(Debug, Clone)]
+pub(crate) struct Partial {
+    start: i128,
+    acc: Acc,
+}
+
+/// The windows of `values` (in time order), not yet finished; none if `every_ns <= 0`.
+pub(crate) fn partials<'a>(values: impl IntoIterator<Item = (i64, &'a FieldValue)>, window: Window) -> Vec<Partial> {
+    let mut out: Vec<Partial> = Vec::new();
+    if window.every_ns <= 0 {
         return out;
     }
-    let mut iter = column.into_iter().peekable();
-    while let Some(&(&ts, _)) = iter.peek() {
-        let start = window_start_wide(ts, every_ns, offset_ns);
-        let end = start + i128::from(every_ns);
-        let mut acc = Acc::default();
-        while let Some(&(&t, v)) = iter.peek() {
-            if i128::from(t) >= end {
-                break;
-            }
-            acc.add(v);
-            iter.next();
+    let mut end = i128::MIN;
+    for (ts, v) in values {
+        if i128::from(ts) >= end || out.is_empty() {
+            let start = window_start_wide(ts, window.every_ns, window.offset_ns);
+            end = start + i128::from(window.every_ns);
+            out.push(Partial { start, acc: Acc::default() });
         }
-        if let Some(v) = acc.finish(agg) {
-            out.push((clamp_i64(start), v));
+        if let Some(last) = out.last_mut() {
+            last.acc.add(ts, v);
         }
     }
     out
+}
+
+/// Appends `later` (partials of values after every value of `into`'s) to `into`, merging the
+/// window they share at the seam.
+pub(crate) fn append_partials(into: &mut Vec<Partial>, later: Vec<Partial>) {
+    let mut later = later.into_iter();
+    if let (Some(last), Some(first)) = (into.last_mut(), later.as_slice().first())
+        && last.start == first.start
+        && let Some(first) = later.next()
+    {
+        last.acc.merge(first.acc);
+    }
+    into.extend(later);
+}
+
+/// Merges two time-ordered partial lists of the same series (values of disjoint stretches).
+pub(crate) fn merge_partials(a: Vec<Partial>, b: Vec<Partial>) -> Vec<Partial> {
+    if b.is_empty() {
+        return a;
+    }
+    if a.is_empty() {
+        return b;
+    }
+    let mut out: Vec<Partial> = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.start <= y.start => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => break,
+        };
+        let Some(next) = next else { break };
+        match out.last_mut() {
+            Some(last) if last.start == next.start => last.acc.merge(next.acc),
+            _ => out.push(next),
+        }
+    }
+    out
+}
+
+/// The finished windows: (start, value), empty ones omitted.
+pub(crate) fn finish(partials: Vec<Partial>, agg: Agg) -> Vec<(i64, FieldValue)> {
+    partials.into_iter().filter_map(|p| Some((clamp_i64(p.start), p.acc.finish(agg)?))).collect()
 }
 
 /// Start of the window containing `ts` (clamped to the i64 range for windows that begin
@@ -315,24 +393,25 @@ fn clamp_i64(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 struct Acc {
     count: u64,
     numeric: u64,
     sum: f64,
     min: Option<f64>,
     max: Option<f64>,
-    first: Option<FieldValue>,
-    last: Option<FieldValue>,
+    first: Option<(i64, FieldValue)>,
+    last: Option<(i64, FieldValue)>,
 }
 
 impl Acc {
-    fn add(&mut self, v: &FieldValue) {
+    /// Adds a value later than every value added so far.
+    fn add(&mut self, ts: i64, v: &FieldValue) {
         self.count += 1;
         if self.first.is_none() {
-            self.first = Some(v.clone());
+            self.first = Some((ts, v.clone()));
         }
-        self.last = Some(v.clone());
+        self.last = Some((ts, v.clone()));
         if let Some(x) = v.as_f64().filter(|x| !x.is_nan()) {
             self.numeric += 1;
             self.sum += x;
@@ -341,11 +420,32 @@ impl Acc {
         }
     }
 
+    /// Adds the values of another stretch of the same window (earlier or later).
+    fn merge(&mut self, other: Acc) {
+        self.count += other.count;
+        self.numeric += other.numeric;
+        self.sum += other.sum;
+        self.min = match (self.min, other.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max = match (self.max, other.max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if other.first.as_ref().is_some_and(|(t, _)| self.first.as_ref().is_none_or(|(mine, _)| t < mine)) {
+            self.first = other.first;
+        }
+        if other.last.as_ref().is_some_and(|(t, _)| self.last.as_ref().is_none_or(|(mine, _)| t > mine)) {
+            self.last = other.last;
+        }
+    }
+
     fn finish(self, agg: Agg) -> Option<FieldValue> {
         match agg {
             Agg::Count => Some(FieldValue::Int(i64::try_from(self.count).unwrap_or(i64::MAX))),
-            Agg::First => self.first,
-            Agg::Last => self.last,
+            Agg::First => self.first.map(|(_, v)| v),
+            Agg::Last => self.last.map(|(_, v)| v),
             Agg::Sum => (self.numeric > 0).then_some(FieldValue::Float(self.sum)),
             Agg::Mean => (self.numeric > 0).then(|| FieldValue::Float(self.sum / self.numeric as f64)),
             Agg::Min => self.min.map(FieldValue::Float),

@@ -124,6 +124,24 @@ impl Table {
         }
     }
 
+    /// UTC days holding a value.
+    pub fn days(&self) -> std::collections::BTreeSet<i64> {
+        let mut days = std::collections::BTreeSet::new();
+        for column in self.series.values().flat_map(|fields| fields.values()) {
+            // One look per day, not per value.
+            let mut from = i64::MIN;
+            while let Some((&ts, _)) = column.range(from..).next() {
+                let day = super::partition::day_of(ts);
+                days.insert(day);
+                match day.checked_add(1).and_then(|d| d.checked_mul(fieldline_core::time::NS_PER_DAY)) {
+                    Some(next) => from = next,
+                    None => break,
+                }
+            }
+        }
+        days
+    }
+
     /// Values at or after `ts_ns`, counted per series by its fullest field.
     pub fn count_from(&self, ts_ns: i64) -> usize {
         self.series.values().map(|f| f.values().map(|c| c.range(ts_ns..).count()).max().unwrap_or(0)).sum()

@@ -14,11 +14,11 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use fieldline_core::sink::SinkError;
 use fieldline_core::Point;
+use fieldline_core::sink::SinkError;
 use tokio::sync::oneshot;
 
-use super::partition::{self, PartitionMeta, day_of};
+use super::partition::{self, Gather, PartitionMeta, day_of};
 use super::table::{Buffer, FieldSlice, OrderedSeries, SeriesSlice, SeriesValues, in_time_order};
 use super::wal::{self, Wal};
 use super::{Error, Result, Shared, SnapshotFailure, crash};
@@ -439,7 +439,7 @@ fn persist(shared: &Shared, sealed: &Sealed) -> Result<()> {
             let generation = shared.next_generation.fetch_add(1, Ordering::Relaxed);
             let meta = partition::write(&root, measurement, day, generation, &series)?;
             let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
-            super::catalog_insert(&mut catalog, Arc::new(meta));
+            catalog.insert(Arc::new(meta));
             drop(catalog);
             written += 1;
             if written == 1 {
@@ -520,8 +520,9 @@ fn compact_all(shared: &Shared) -> Result<()> {
 
 /// Merges one day's files into one: read oldest generation first (so the newest value of a
 /// series and timestamp wins), written under the newest input's name (temporary file and
-/// rename), then the older inputs deleted. A crash before the rename leaves the inputs; after
-/// it, the compacted file outranks every leftover input and the next compaction removes them.
+/// rename), then the older inputs deleted once no query holds them. A crash before the rename
+/// leaves the inputs; after it, the compacted file outranks every leftover input and the next
+/// compaction of the day removes them.
 fn compact_day(shared: &Shared, measurement: &str, day: i64) -> Result<()> {
     let started = Instant::now();
     let inputs: Vec<Arc<PartitionMeta>> = {
@@ -557,18 +558,14 @@ fn compact_day(shared: &Shared, measurement: &str, day: i64) -> Result<()> {
     {
         let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
         for meta in &inputs {
-            super::catalog_remove(&mut catalog, meta);
+            catalog.remove(meta);
         }
-        super::catalog_insert(&mut catalog, Arc::new(compacted));
+        catalog.insert(Arc::new(compacted));
     }
+    // The older inputs go when the last query reading them is done (the newest input's
+    // name now holds the compacted file).
     for meta in &inputs[..inputs.len() - 1] {
-        match std::fs::remove_file(&meta.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
-    }
-    if let Some(dir) = newest.path.parent() {
-        wal::sync_dir(dir)?;
+        meta.delete_when_unused();
     }
     shared.metrics.compactions.inc();
     shared.metrics.compaction_seconds.observe(started.elapsed().as_secs_f64());
@@ -609,21 +606,12 @@ fn apply_retention(shared: &Shared) -> Result<()> {
         return Ok(());
     }
     let today = day_of(fieldline_core::time::now_ns());
-    let mut doomed = Vec::new();
-    {
-        let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
-        for (measurement, days) in catalog.iter_mut() {
-            let Some(&keep) = shared.config.retention_days.get(measurement) else { continue };
-            let cutoff = today - i64::from(keep);
-            let old: Vec<i64> = days.range(..cutoff).map(|(d, _)| *d).collect();
-            for d in old {
-                doomed.extend(days.remove(&d).into_iter().flatten().map(|meta| meta.path.clone()));
-            }
+    let mut catalog = shared.catalog.write().map_err(|_| Error::Other("catalog lock poisoned".into()))?;
+    for (measurement, &keep) in &shared.config.retention_days {
+        for meta in catalog.remove_days_before(measurement, today - i64::from(keep)) {
+            tracing::info!(path = %meta.path.display(), "retention: removing partition");
+            meta.delete_when_unused();
         }
-    }
-    for path in doomed {
-        tracing::info!(path = %path.display(), "retention: removing partition");
-        std::fs::remove_file(&path)?;
     }
     Ok(())
 }

@@ -46,8 +46,10 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Slot `minute` (0..90) of `day`: 16 minutes apart, so a day's slots cross UTC midnight and
+/// the UTC+8 day boundary (BASE is 20:26 UTC), and windows span two day files.
 fn timestamp(day: i64, minute: i64) -> i64 {
-    BASE + day * NS_PER_DAY + minute * 60 * NS_PER_SEC
+    BASE + day * NS_PER_DAY + minute * 16 * 60 * NS_PER_SEC
 }
 
 fn config() -> StoreConfig {
@@ -109,6 +111,61 @@ fn agrees(store: &Store, model: &Model) -> Result<(), TestCaseError> {
         .map(|(d, w)| (DEVICES[d].to_string(), w.into_iter().map(|(t, n)| (t, FieldValue::Int(n))).collect()))
         .collect();
     prop_assert_eq!(counts, want_counts);
+
+    // The series listing: each series field's first and last timestamp, and at least as many
+    // values as the model (a value overwritten after a snapshot counts twice until compacted).
+    let mut spans: BTreeMap<(String, String), (i64, i64, u64)> = BTreeMap::new();
+    for ((d, f, t), _) in model {
+        let e = spans.entry((DEVICES[*d].to_string(), FIELDS[*f].to_string())).or_insert((i64::MAX, i64::MIN, 0));
+        *e = (e.0.min(*t), e.1.max(*t), e.2 + 1);
+    }
+    let listed: BTreeMap<(String, String), (i64, i64, u64)> = store
+        .series(Some("wind_turbine"), &[])
+        .into_iter()
+        .map(|s| ((s.tags["device"].clone(), s.field), (s.first_ns, s.last_ns, s.count)))
+        .collect();
+    prop_assert_eq!(listed.keys().collect::<Vec<_>>(), spans.keys().collect::<Vec<_>>());
+    for (key, (first, last, count)) in &spans {
+        let (lf, ll, lc) = listed[key];
+        prop_assert_eq!((lf, ll), (*first, *last), "{:?}", key);
+        prop_assert!(lc >= *count, "{:?}: listed {} values, model {}", key, lc, count);
+    }
+
+    // Heze days (UTC+8): every window spans two UTC day files, aggregated per file and merged.
+    let offset = 8 * NS_PER_HOUR;
+    for agg in [Agg::Count, Agg::Sum, Agg::Min, Agg::Max, Agg::First, Agg::Last, Agg::Mean] {
+        let window = Window { every_ns: NS_PER_DAY, offset_ns: offset, agg };
+        let got: Vec<(String, Vec<(i64, f64)>)> = store
+            .query(&Query::new("wind_turbine").fields(["power_kw"]).window(window))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+            .into_iter()
+            .map(|s| {
+                let points = s.points.iter().map(|(t, v)| (*t, v.as_f64().unwrap_or(f64::NAN))).collect();
+                (s.tag("device").unwrap_or_default().to_string(), points)
+            })
+            .collect();
+        let mut windows: BTreeMap<(usize, i64), Vec<f64>> = BTreeMap::new();
+        for ((d, _, t), v) in model.iter().filter(|((_, f, _), _)| *f == 0) {
+            let start = (t - offset).div_euclid(NS_PER_DAY) * NS_PER_DAY + offset;
+            windows.entry((*d, start)).or_default().push(*v);
+        }
+        let mut want: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
+        for ((d, start), values) in windows {
+            let v = match agg {
+                Agg::Count => values.len() as f64,
+                Agg::Sum => values.iter().sum(),
+                Agg::Mean => values.iter().sum::<f64>() / values.len() as f64,
+                Agg::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+                Agg::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                Agg::First => values[0],
+                Agg::Last => values[values.len() - 1],
+            };
+            want.entry(d).or_default().push((start, v));
+        }
+        let want: Vec<(String, Vec<(i64, f64)>)> =
+            want.into_iter().map(|(d, points)| (DEVICES[d].to_string(), points)).collect();
+        prop_assert_eq!(&got, &want, "{:?}", agg);
+    }
     Ok(())
 }
 
@@ -130,7 +187,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     runtime.block_on(async {
         let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
-        let mut store = Store::open(dir.path(), config()).map_err(|e| fail(&e))?;
+        let mut store = Store::open(dir.path(), config()).map_err(|e| fail(&format!("open: {e}")))?;
         let mut model = Model::new();
         for op in ops {
             match op {
@@ -146,29 +203,36 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                             )
                         })
                         .collect();
-                    store.write_points(points).await.map_err(|e| fail(&e))?;
+                    store.write_points(points).await.map_err(|e| fail(&format!("write: {e}")))?;
                     for (d, f, day, minute, v) in readings {
                         model.insert((d, f, timestamp(day, minute)), f64::from(v));
                     }
                 }
-                Op::Flush => store.flush().await.map_err(|e| fail(&e))?,
-                Op::Compact => store.compact().await.map_err(|e| fail(&e))?,
+                Op::Flush => store.flush().await.map_err(|e| fail(&format!("flush: {e}")))?,
+                Op::Compact => store.compact().await.map_err(|e| fail(&format!("compact: {e}")))?,
                 Op::Restart => {
-                    store.shutdown().await.map_err(|e| fail(&e))?;
+                    store.shutdown().await.map_err(|e| fail(&format!("shutdown: {e}")))?;
                     drop(store);
-                    store = Store::open(dir.path(), config()).map_err(|e| fail(&e))?;
+                    store = Store::open(dir.path(), config()).map_err(|e| fail(&format!("open: {e}")))?;
                 }
             }
             agrees(&store, &model)?;
         }
         // Compacted, every day is one file again, and the answers are the same.
-        store.flush().await.map_err(|e| fail(&e))?;
-        store.compact().await.map_err(|e| fail(&e))?;
+        store.flush().await.map_err(|e| fail(&format!("flush: {e}")))?;
+        store.compact().await.map_err(|e| fail(&format!("compact: {e}")))?;
         agrees(&store, &model)?;
+        // Nothing counted twice any more.
+        for s in store.series(Some("wind_turbine"), &[]) {
+            let device = DEVICES.iter().position(|d| *d == s.tags["device"]).unwrap();
+            let field = FIELDS.iter().position(|f| *f == s.field).unwrap();
+            let want = model.keys().filter(|(d, f, _)| *d == device && *f == field).count() as u64;
+            prop_assert_eq!(s.count, want, "{:?} {}", s.tags, s.field);
+        }
         let files = day_files(&dir.path().join("parquet/wind_turbine"));
         let days: std::collections::BTreeSet<&str> = files.iter().map(|f| &f[..10]).collect();
         prop_assert_eq!(days.len(), files.len(), "one file per day after compaction: {:?}", files);
-        store.shutdown().await.map_err(|e| fail(&e))?;
+        store.shutdown().await.map_err(|e| fail(&format!("shutdown: {e}")))?;
         Ok(())
     })
 }
