@@ -1,17 +1,19 @@
 //! fieldline-store, the embedded store: a write-ahead log fsync'd in groups, an in-memory
-//! buffer that queries see the moment a write is acknowledged, and Parquet partitions (one
-//! file per measurement per UTC day) that the buffer is snapshotted into. InfluxDB 3's
-//! WAL → Parquet design, reduced to what one edge box needs. Reading is through the typed
+//! buffer that queries see the moment a write is acknowledged, and Parquet partitions (files
+//! per measurement and UTC day) that the buffer is snapshotted into and a background
+//! compaction merges. InfluxDB 3's WAL → Parquet persister and compactor, reduced to what one
+//! edge box needs. Reading is through the typed
 //! [`Query`] API ([`Store::query`], [`Store::query_rows`], [`Store::newest_rows`]).
 //!
 //! One writer thread owns the WAL ([`writer`]): it takes every queued write request,
 //! appends them with one `write`, makes them durable with one `fdatasync` (group commit),
 //! applies them to the buffer and only then resolves each request — which is when the MQTT
 //! endpoint sends its PUBACK and the HTTP API its 204. A snapshot seals the WAL segment and
-//! hands the buffer to the persister thread, which merges sealed buffers into the day
-//! partitions strictly in order, retries a failed one with backoff (everything behind it
-//! waits), and deletes a buffer's WAL segments only once it and every older buffer are
-//! durable in Parquet. Restart replays whatever segments remain.
+//! hands the buffer to the persister thread, which writes sealed buffers as new day files
+//! strictly in order, retries a failed one with backoff (everything behind it waits), and
+//! deletes a buffer's WAL segments only once it and every older buffer are durable in
+//! Parquet; when idle it compacts each day's files into one. Restart replays whatever
+//! segments remain.
 //!
 //! Damage is never silent: a failing snapshot, a WAL segment with corrupt records and a
 //! Parquet file that fails its checksum are logged as errors, counted, and listed by

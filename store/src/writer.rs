@@ -1,5 +1,6 @@
 //! The writer thread (group commit into the WAL, then the buffer, then the acknowledgement)
-//! and the persister thread it hands sealed buffers to.
+//! and the persister thread it hands sealed buffers to, which also compacts day files when it
+//! has nothing to persist (one day at a time, checking for new work in between).
 //!
 //! The persister is the only place WAL segments are deleted. It persists sealed buffers
 //! strictly oldest first; a buffer that fails (disk full, read-only directory, a damaged
