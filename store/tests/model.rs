@@ -115,7 +115,7 @@ fn agrees(store: &Store, model: &Model) -> Result<(), TestCaseError> {
     // The series listing: each series field's first and last timestamp, and at least as many
     // values as the model (a value overwritten after a snapshot counts twice until compacted).
     let mut spans: BTreeMap<(String, String), (i64, i64, u64)> = BTreeMap::new();
-    for ((d, f, t), _) in model {
+    for (d, f, t) in model.keys() {
         let e = spans.entry((DEVICES[*d].to_string(), FIELDS[*f].to_string())).or_insert((i64::MAX, i64::MIN, 0));
         *e = (e.0.min(*t), e.1.max(*t), e.2 + 1);
     }
