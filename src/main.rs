@@ -29,6 +29,8 @@ enum Command {
     Forecast(commands::forecast::ForecastArgs),
     /// Anomaly scores for a CSV series (NAB format), or the detectors evaluated against simulator ground truth.
     Detect(commands::detect::DetectArgs),
+    /// Agronomy by hand: one day's FAO-56 ET0 with its terms, a season's degree days and crop stages.
+    Agro(commands::agro::AgroArgs),
     /// Load generators and end-to-end benchmarks.
     Bench(commands::bench::BenchArgs),
     /// Hash an MQTT user's password (read from stdin) for [[mqtt.users]] password_hash.
@@ -55,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => runtime.block_on(commands::simulate::run(args)),
         Command::Forecast(args) => commands::forecast::run(args),
         Command::Detect(args) => commands::detect::run(args),
+        Command::Agro(args) => commands::agro::run(args),
         Command::Bench(args) => runtime.block_on(commands::bench::run(args)),
         Command::Passwd(args) => commands::passwd::run(args),
         Command::Token(args) => commands::token::run(args),
