@@ -1,7 +1,8 @@
 //! fieldline-analytics: pure models on time series, no I/O and no async runtime.
 //!
 //! Solar geometry and clear-sky irradiance ([`solar`]), agronomy (degree days, FAO-56 ET0:
-//! [`agronomy`]), crops as data (stages, heat sums, crop coefficients: [`crops`]), power forecasting with the grid's scoring rules and E-language export
+//! [`agronomy`]), crops as data (stages, heat sums, crop coefficients: [`crops`]), pest flights and warning
+//! levels from trap counters ([`pests`]), power forecasting with the grid's scoring rules and E-language export
 //! ([`forecast`]), streaming anomaly detection for sensors, turbines, PV, pests and peony
 //! plots ([`anomaly`]). Inputs are plain slices and small structs so the server, the CLI and the
 //! simulator can all call the same code.
@@ -10,4 +11,5 @@ pub mod agronomy;
 pub mod anomaly;
 pub mod crops;
 pub mod forecast;
+pub mod pests;
 pub mod solar;

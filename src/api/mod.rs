@@ -6,6 +6,7 @@
 mod alerts;
 pub mod auth;
 pub mod conn;
+mod farm;
 mod forecasts;
 mod meta;
 mod query;
@@ -120,6 +121,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(forecasts::routes())
         .merge(alerts::routes())
+        .merge(farm::routes())
         .merge(query::routes())
         .merge(write::routes())
         .merge(web::routes())

@@ -17,7 +17,6 @@
 //! back at most four baselines. Today's partial catch is scored as it grows, so an outbreak
 //! night is flagged during the night, not the next day.
 
-use fieldline_core::time::SECS_PER_DAY;
 use serde::{Deserialize, Serialize};
 
 use super::event::{EventKind, EventTracker, Hysteresis, tracked};
@@ -130,8 +129,7 @@ impl PestOutbreak {
     }
 
     fn trap_day(&self, t: i64) -> i64 {
-        let shift = self.config.utc_offset_s - i64::from(self.config.day_start_hour_local) * 3600;
-        t.saturating_add(shift).div_euclid(SECS_PER_DAY)
+        crate::pests::trap_day(t, self.config.utc_offset_s, self.config.day_start_hour_local)
     }
 
     /// One counter reading. Returns the score of today's catch so far.
@@ -159,12 +157,7 @@ impl PestOutbreak {
             _ => {}
         }
         let Some(count) = sane(count).filter(|c| *c >= 0.0) else { return self.score };
-        let catch = match self.last_count {
-            Some(last) if count >= last => count - last,
-            // The counter dropped: the trap was serviced and counts from zero again.
-            Some(_) => count,
-            None => 0.0,
-        };
+        let catch = crate::pests::catch_since(self.last_count, count);
         self.last_count = Some(count);
         // Out-of-order readings of an earlier day still count towards today.
         self.today += catch;

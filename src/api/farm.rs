@@ -1,0 +1,180 @@
+//! The farm operator's pest view: `GET /api/v1/farm/traps/{trap}` — per species the trap
+//! catches, the season's daily catch (from the cumulative counter, service resets handled),
+//! its flights with onset, peak and end dates, the warning level 1–5, the next week's
+//! expected catch and the species' degree days from the site's air temperature. The numbers
+//! come from `fieldline_analytics::pests`; this module reads the store and dates the days.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use fieldline_analytics::agronomy::{DegreeDayMethod, degree_days};
+use fieldline_analytics::crops::DayTemps;
+use fieldline_analytics::pests::{self, SpeciesTable, TrapType};
+use fieldline_core::time::{NS_PER_DAY, NS_PER_SEC, now_ns, parse_offset};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::{Date, UtcOffset};
+
+use super::{ApiError, AppState};
+
+/// Trap days start at local noon, so one night's flight is one day.
+const TRAP_DAY_START_HOUR: u32 = 12;
+/// A flight: days whose 7-day mean catch is at least this, gaps shorter than `FLIGHT_GAP_DAYS`
+/// bridged.
+const FLIGHT_MIN_DAILY: f64 = 0.5;
+const FLIGHT_GAP_DAYS: usize = 5;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/farm/traps/{trap}", get(trap))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrapParams {
+    /// The day to report (local date, YYYY-MM-DD); default today.
+    date: Option<String>,
+    /// Local time zone; default the server's (`[forecast] utc_offset`, +08:00).
+    tz: Option<String>,
+}
+
+fn local_date(ns: i64, offset: UtcOffset) -> Date {
+    let utc =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    utc.to_offset(offset).date()
+}
+
+fn parse_date(s: &str) -> Result<Date, ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s.trim(), &format).map_err(|_| ApiError::bad_request(format!("date {s:?} is not YYYY-MM-DD")))
+}
+
+/// Nanoseconds of local midnight starting `date`.
+fn midnight_ns(date: Date, offset: UtcOffset) -> i64 {
+    let t = date.midnight().assume_offset(offset);
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+async fn trap(
+    State(state): State<AppState>,
+    Path(trap): Path<String>,
+    Query(params): Query<TrapParams>,
+) -> Result<Response, ApiError> {
+    let offset = parse_offset(params.tz.as_deref().unwrap_or(&state.forecast.utc_offset))?;
+    let date = match &params.date {
+        Some(d) => parse_date(d)?,
+        None => local_date(now_ns(), offset),
+    };
+    let store = state.store.clone();
+    let body = tokio::task::spawn_blocking(move || report(&store, &trap, date, offset))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(axum::Json(body).into_response())
+}
+
+/// The season (1 January to `date`, local) of every species `trap` catches.
+fn report(store: &fieldline_store::Store, trap: &str, date: Date, offset: UtcOffset) -> Result<Value, ApiError> {
+    let season_start = Date::from_calendar_date(date.year(), time::Month::January, 1).map_err(ApiError::internal)?;
+    let start_ns = midnight_ns(season_start, offset);
+    // Trap day `date` runs to noon the next day.
+    let stop_ns =
+        midnight_ns(date, offset).saturating_add(NS_PER_DAY + i64::from(TRAP_DAY_START_HOUR) * 3600 * NS_PER_SEC);
+    let query = fieldline_store::Query::new("pest_trap").range(start_ns, stop_ns).tag("device", trap).fields(["count"]);
+    let series = store.query(&query)?;
+    if series.is_empty() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("no trap {trap:?} with readings this season (pest_trap, device={trap})"),
+        ));
+    }
+    let site = series.first().and_then(|s| s.tag("site")).unwrap_or_default().to_string();
+    let temps = daily_air_temps(store, &site, start_ns, stop_ns, offset)?;
+    let table = SpeciesTable::built_in();
+    let offset_s = i64::from(offset.whole_seconds());
+    let first_day = pests::trap_day(start_ns / NS_PER_SEC, offset_s, TRAP_DAY_START_HOUR);
+    let last_day = pests::trap_day(stop_ns / NS_PER_SEC - 1, offset_s, TRAP_DAY_START_HOUR);
+    let day_date = |day: i64| Date::from_julian_day(2_440_588 + day as i32).map(|d| d.to_string()).unwrap_or_default();
+    let mut out = Vec::new();
+    for s in &series {
+        let species_name = s.tag("species").unwrap_or("unknown").to_string();
+        let trap_type = match s.tag("trap_type") {
+            Some("pheromone") => TrapType::Pheromone,
+            _ => TrapType::Light,
+        };
+        let readings: Vec<(i64, f64)> =
+            s.points.iter().filter_map(|(t, v)| Some((t / NS_PER_SEC, v.as_f64()?))).collect();
+        // Every trap day of the season, 0 where nothing was caught or read.
+        let mut by_day: BTreeMap<i64, f64> = (first_day..=last_day).map(|d| (d, 0.0)).collect();
+        for (day, catch) in pests::daily_catches(&readings, offset_s, TRAP_DAY_START_HOUR) {
+            if let Some(slot) = by_day.get_mut(&day) {
+                *slot += catch;
+            }
+        }
+        let days: Vec<i64> = by_day.keys().copied().collect();
+        let catches: Vec<f64> = by_day.values().copied().collect();
+        let flights: Vec<Value> = pests::flights(&catches, FLIGHT_MIN_DAILY, FLIGHT_GAP_DAYS)
+            .into_iter()
+            .map(|f| {
+                json!({
+                    "onset": day_date(days[f.onset]), "peak": day_date(days[f.peak]), "end": day_date(days[f.end]),
+                    "first": day_date(days[f.first]), "last": day_date(days[f.last]),
+                    "total": f.total, "complete": f.complete,
+                })
+            })
+            .collect();
+        let species = table.get(&species_name);
+        let window = species.map_or(3, |sp| sp.level_window_days);
+        let mean = pests::recent_mean(&catches, window);
+        let degree_days_so_far = species.map(|sp| {
+            let from_doy = sp.arrival_doy.unwrap_or(1);
+            temps
+                .iter()
+                .filter(|(d, _)| u32::from(d.ordinal()) >= from_doy)
+                .map(|(_, t)| degree_days(t.tmin_c, t.tmax_c, sp.lower_c, Some(sp.upper_c), DegreeDayMethod::SingleSine))
+                .filter(|dd| dd.is_finite())
+                .sum::<f64>()
+        });
+        let season_total: f64 = catches.iter().sum();
+        let note = (season_total == 0.0).then_some("no catches this season yet (moths fly from spring to autumn)");
+        out.push(json!({
+            "species": species_name,
+            "name_zh": species.map(|sp| sp.name_zh.clone()),
+            "common_name": species.map(|sp| sp.common_name.clone()),
+            "trap_type": trap_type,
+            "level": species.map(|sp| sp.level(mean, trap_type)),
+            "level_mean_daily_catch": mean,
+            "level_window_days": window,
+            "next_week_forecast": pests::next_week_forecast(&catches),
+            "degree_days": degree_days_so_far,
+            "season_total": season_total,
+            "flights": flights,
+            "daily": days.iter().zip(&catches).map(|(d, c)| json!([day_date(*d), c])).collect::<Vec<_>>(),
+            "note": note,
+        }));
+    }
+    Ok(json!({ "trap": trap, "site": site, "date": date.to_string(), "species": out }))
+}
+
+/// Daily (local date) minimum and maximum air temperature of the site's met station, if it
+/// has one.
+fn daily_air_temps(
+    store: &fieldline_store::Store,
+    site: &str,
+    start_ns: i64,
+    stop_ns: i64,
+    offset: UtcOffset,
+) -> Result<Vec<(Date, DayTemps)>, ApiError> {
+    let query =
+        fieldline_store::Query::new("met_station").range(start_ns, stop_ns).tag("site", site).fields(["air_temp_c"]);
+    let mut days: BTreeMap<Date, (f64, f64)> = BTreeMap::new();
+    for s in store.query(&query)? {
+        for (t, v) in &s.points {
+            let Some(v) = v.as_f64().filter(|v| v.is_finite()) else { continue };
+            let e = days.entry(local_date(*t, offset)).or_insert((f64::INFINITY, f64::NEG_INFINITY));
+            *e = (e.0.min(v), e.1.max(v));
+        }
+    }
+    Ok(days.into_iter().map(|(date, (tmin_c, tmax_c))| (date, DayTemps { tmin_c, tmax_c })).collect())
+}

@@ -1,0 +1,137 @@
+//! The farm operator's pest view over HTTP, on a hand-made trap counter whose answers are
+//! worked out by hand: daily catch across a service reset, flight dates, warning level,
+//! next-week forecast, degree days from the site's air temperature, an empty season, an
+//! unknown trap.
+
+#![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
+
+mod common;
+
+use common::TestServer;
+use serde_json::Value;
+
+/// Unix seconds of a local (UTC+8) time in May 2026.
+fn may(day: i64, hour: i64) -> i64 {
+    // 2026-05-01T00:00:00+08:00
+    1_777_564_800 + (day - 1) * 86_400 + hour * 3600
+}
+
+async fn write_lines(server: &TestServer, lines: &[String]) {
+    let resp = server
+        .http
+        .post(server.url("/api/v2/write?bucket=heze&precision=s"))
+        .body(lines.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+}
+
+async fn get(server: &TestServer, path: &str) -> (u16, Value) {
+    let resp = server.http.get(server.url(path)).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+fn daily_of(species: &Value) -> Vec<(String, f64)> {
+    species["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d[0].as_str().unwrap().to_string(), d[1].as_f64().unwrap()))
+        .filter(|(_, c)| *c > 0.0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traps_season_by_hand() {
+    let server = TestServer::start().await;
+    let trap = |t: i64, count: i64| {
+        format!("pest_trap,site=heze-farm,device=lt01,species=helicoverpa_armigera,trap_type=light count={count}i {t}")
+    };
+    // Cumulative counter, read at 22:00 each flight night; serviced (back to 0) on 7 May 08:00.
+    let mut lines = vec![
+        trap(may(1, 22), 0), // first reading: catches nothing
+        trap(may(5, 22), 1), // +1 (trap day 5 May)
+        trap(may(6, 22), 3), // +2
+        trap(may(7, 8), 0),  // serviced: +0, still the night of 6 May
+        trap(may(7, 22), 4), // +4
+        trap(may(8, 22), 6), // +2
+        trap(may(9, 22), 7), // +1
+        trap(may(20, 22), 7),
+    ];
+    // Air temperature on 1 May: 15 °C at dawn, 25 °C in the afternoon. Single sine between
+    // 11 and 33 °C with the whole day above 11: (15 + 25)/2 − 11 = 9 degree days.
+    lines.push(format!("met_station,site=heze-farm,device=met air_temp_c=15.0 {}", may(1, 6)));
+    lines.push(format!("met_station,site=heze-farm,device=met air_temp_c=25.0 {}", may(1, 14)));
+    // A second trap that has caught nothing yet.
+    lines.push(format!(
+        "pest_trap,site=heze-farm,device=pt02,species=agrotis_ipsilon,trap_type=pheromone count=0i {}",
+        may(3, 22)
+    ));
+    write_lines(&server, &lines).await;
+
+    // On 8 May, mid-flight.
+    let (status, body) = get(&server, "/api/v1/farm/traps/lt01?date=2026-05-08").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["site"], "heze-farm");
+    let species = &body["species"][0];
+    assert_eq!(species["species"], "helicoverpa_armigera");
+    assert_eq!(species["name_zh"], "棉铃虫");
+    assert_eq!(
+        daily_of(species),
+        vec![
+            ("2026-05-05".into(), 1.0),
+            ("2026-05-06".into(), 2.0),
+            ("2026-05-07".into(), 4.0),
+            ("2026-05-08".into(), 2.0)
+        ]
+    );
+    // Level: mean of the last 3 trap days (2 + 4 + 2)/3 = 2.67 per night, light-trap
+    // thresholds [2, 8, 20, 40] → level 2.
+    assert_eq!(species["level"], 2);
+    assert!((species["level_mean_daily_catch"].as_f64().unwrap() - 8.0 / 3.0).abs() < 1e-9);
+    // Next week: the last 7 days caught 9, the 7 before none: growth (9 + 1)/(0 + 1) capped
+    // at ×4 → 36.
+    assert_eq!(species["next_week_forecast"], 36.0);
+    assert_eq!(species["degree_days"], 9.0);
+    // The flight so far: cumulative 1, 3, 7, 9 of 9 → 16 % on 6 May, 50 % on 7 May, 84 % on
+    // 8 May; still on the wing.
+    let flight = &species["flights"][0];
+    assert_eq!(
+        (flight["onset"].as_str(), flight["peak"].as_str(), flight["end"].as_str()),
+        (Some("2026-05-06"), Some("2026-05-07"), Some("2026-05-08"))
+    );
+    assert_eq!(flight["complete"], false);
+
+    // On 20 May the flight is over: 10 insects, 16 % (1.6) on 6 May, 50 % on 7 May, 84 %
+    // (8.4) on 8 May; the last 3 nights caught nothing → level 1.
+    let (_, body) = get(&server, "/api/v1/farm/traps/lt01?date=2026-05-20").await;
+    let species = &body["species"][0];
+    let flight = &species["flights"][0];
+    assert_eq!(flight["total"], 10.0);
+    assert_eq!(
+        (flight["onset"].as_str(), flight["peak"].as_str(), flight["end"].as_str()),
+        (Some("2026-05-06"), Some("2026-05-07"), Some("2026-05-08"))
+    );
+    assert_eq!(flight["complete"], true);
+    assert_eq!(species["level"], 1);
+    assert_eq!(species["season_total"], 10.0);
+
+    // A trap with an empty season says so instead of showing an empty chart.
+    let (status, body) = get(&server, "/api/v1/farm/traps/pt02?date=2026-05-08").await;
+    assert_eq!(status, 200, "{body}");
+    let species = &body["species"][0];
+    assert_eq!(species["trap_type"], "pheromone");
+    assert_eq!(species["flights"].as_array().unwrap().len(), 0);
+    assert!(species["note"].as_str().unwrap().contains("no catches this season"));
+    assert_eq!(species["level"], 1);
+
+    // Errors name the problem.
+    let (status, body) = get(&server, "/api/v1/farm/traps/nope?date=2026-05-08").await;
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("no trap \"nope\""), "{body}");
+    let (status, body) = get(&server, "/api/v1/farm/traps/lt01?date=8-5-2026").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("YYYY-MM-DD"), "{body}");
+}
