@@ -77,6 +77,19 @@ pub struct Climate {
     pub front_drop_c: Monthly,
     /// Standard deviation of the day-to-day (synoptic) temperature anomaly (°C).
     pub temp_anomaly_sd_c: Monthly,
+    /// Standard deviation (°C) of a slow temperature anomaly that is *not* held to the monthly
+    /// normals: a warm or cold spring, one year against another. 0 (the default) leaves it out
+    /// and every other output unchanged; `fieldline agro bloom-eval` turns it on, since bloom
+    /// dates vary between years only through it.
+    #[serde(default)]
+    pub seasonal_anomaly_sd_c: f64,
+    /// Persistence of that anomaly (days, AR(1) time constant).
+    #[serde(default = "default_seasonal_anomaly_days")]
+    pub seasonal_anomaly_days: f64,
+}
+
+fn default_seasonal_anomaly_days() -> f64 {
+    30.0
 }
 
 fn default_weibull_k() -> f64 {
@@ -666,6 +679,10 @@ impl Scenario {
                 return Err(format!("climate: pressure, front drop or anomaly sd of month {} out of range", m + 1));
             }
         }
+        within(&[
+            ("climate.seasonal_anomaly_sd_c", c.seasonal_anomaly_sd_c, 0.0, 10.0),
+            ("climate.seasonal_anomaly_days", c.seasonal_anomaly_days, 1.0, 365.0),
+        ])?;
         if !(c.wind_weibull_k >= 1.0 && c.wind_weibull_k <= 5.0) {
             return Err("climate.wind_weibull_k must be within 1..5".into());
         }

@@ -5,7 +5,9 @@
 //! The regional generator produces, at any step size:
 //! - **temperature** = seasonal mean (a Fourier curve that reproduces the monthly means) + a
 //!   synoptic anomaly (AR(1), τ = 2.5 d, high-passed by subtracting its 10-day running mean so
-//!   monthly means stay on the normals) + cold fronts (warm sector, sharp drop, recovery over
+//!   monthly means stay on the normals) + optionally a slow anomaly that is not (AR(1),
+//!   `climate.seasonal_anomaly_sd_c` over `seasonal_anomaly_days`: year-to-year spread, off by
+//!   default) + cold fronts (warm sector, sharp drop, recovery over
 //!   two days) + a diurnal cycle whose range follows the normals and shrinks under cloud;
 //! - **humidity** from a dew-point depression fitted to the monthly RH normals;
 //! - **pressure**: seasonal mean, AR(1) synoptic swings, the front's dip and rise, the
@@ -470,6 +472,9 @@ pub struct RegionalWeather {
     t: i64,
     temp: Ar1,
     temp_mean_removed: f64,
+    /// The slow anomaly (`climate.seasonal_anomaly_sd_c`), its own random stream and sd (°C);
+    /// `None` when the sd is 0, so no random number is drawn and other outputs are unchanged.
+    seasonal: Option<(Ar1, StdRng, f64)>,
     dew: Ar1,
     pressure: Ar1,
     wind: Ar1,
@@ -530,6 +535,11 @@ impl RegionalWeather {
             None => (false, f64::INFINITY, 0.0),
         };
         let gdd = model.normal_degree_days(start, utc_offset_s, gdd_base_c, None);
+        let seasonal = (scenario.climate.seasonal_anomaly_sd_c > 0.0).then(|| {
+            let mut stream = stream(seed, "weather/seasonal");
+            let tau = scenario.climate.seasonal_anomaly_days * 86_400.0;
+            (Ar1::new(tau, dt, &mut stream), stream, scenario.climate.seasonal_anomaly_sd_c)
+        });
         let day_index = (start + utc_offset_s).div_euclid(SECS_PER_DAY);
         let mut weather = RegionalWeather {
             model,
@@ -540,6 +550,7 @@ impl RegionalWeather {
             t: start,
             temp,
             temp_mean_removed: 0.0,
+            seasonal,
             dew,
             pressure,
             wind,
@@ -798,7 +809,11 @@ impl RegionalWeather {
         self.temp_mean_removed += (raw - self.temp_mean_removed) * (1.0 - (-dt / ANOMALY_HIGH_PASS_S).exp());
         let anomaly = raw - self.temp_mean_removed;
         let half = self.model.half_range.at(x).max(0.0);
-        let unforced = self.model.temp_mean.at(x) + anomaly + drought_weight;
+        let seasonal = match self.seasonal.as_mut() {
+            Some((ar, rng, sd)) => ar.step(rng) * *sd,
+            None => 0.0,
+        };
+        let unforced = self.model.temp_mean.at(x) + anomaly + seasonal + drought_weight;
         // The cooling that puts tonight's minimum (at the diurnal cycle's low) on the target,
         // re-evaluated every step so the synoptic drift overnight cannot undo it.
         let clear_night_min =

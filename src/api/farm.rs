@@ -132,7 +132,9 @@ fn report(store: &fieldline_store::Store, trap: &str, date: Date, offset: UtcOff
             temps
                 .iter()
                 .filter(|(d, _)| u32::from(d.ordinal()) >= from_doy)
-                .map(|(_, t)| degree_days(t.tmin_c, t.tmax_c, sp.lower_c, Some(sp.upper_c), DegreeDayMethod::SingleSine))
+                .map(|(_, t)| {
+                    degree_days(t.tmin_c, t.tmax_c, sp.lower_c, Some(sp.upper_c), DegreeDayMethod::SingleSine)
+                })
                 .filter(|dd| dd.is_finite())
                 .sum::<f64>()
         });

@@ -1,9 +1,12 @@
 //! `fieldline agro`: agronomy at the command line, for an agronomist checking numbers by hand.
 //! `et0` works out one day's FAO-56 Penman–Monteith reference evapotranspiration and prints
 //! every term of the equation beside the answer; `gdd` turns a CSV of daily minimum and
-//! maximum temperatures into the season's degree days (and a crop's stages). The arithmetic
+//! maximum temperatures into the season's degree days (and a crop's stages); `bloom-eval`
+//! scores the peony stage-date forecast on simulated springs (`bloom_eval.rs`). The arithmetic
 //! lives in `fieldline_analytics::{agronomy, crops}`; this module reads arguments and files
 //! and prints.
+
+mod bloom_eval;
 
 use std::path::PathBuf;
 
@@ -30,6 +33,8 @@ enum AgroCommand {
     Et0(Et0Args),
     /// A season's degree days from a CSV of daily minimum and maximum temperatures.
     Gdd(GddArgs),
+    /// The peony stage-date (bloom) forecast scored on simulated springs against the naive forecast.
+    BloomEval(bloom_eval::BloomEvalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +141,7 @@ pub fn run(args: AgroArgs) -> anyhow::Result<()> {
     match args.command {
         AgroCommand::Et0(args) => et0(args),
         AgroCommand::Gdd(args) => gdd(args),
+        AgroCommand::BloomEval(args) => bloom_eval::run(args),
     }
 }
 

@@ -1,0 +1,37 @@
+//! The peony bloom forecast on simulated springs (`fieldline agro bloom-eval`, seeds 1–8, a
+//! year-to-year spread of 1.5 °C): it beats the naive forecast (the other springs' mean date),
+//! its error shrinks from 1 March to 1 April, and fitting on three past springs finds the
+//! simulator's base temperature on average. In the slow group (about 15 s in a debug build).
+
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn bloom_forecasts_beat_the_naive_date_and_improve_through_march() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bloom.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldline"))
+        .args(["agro", "bloom-eval", "--seeds", "8", "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let row = |issued: &str, stage: &str| {
+        body["rows"].as_array().unwrap().iter().find(|r| r["issued"] == issued && r["stage"] == stage).unwrap().clone()
+    };
+    let mae = |issued: &str| row(issued, "bloom")["mae_days"].as_f64().unwrap();
+    assert!(mae("1 March") >= mae("15 March") && mae("15 March") >= mae("1 April"), "{body}");
+    for issued in ["1 March", "15 March", "1 April"] {
+        let r = row(issued, "bloom");
+        assert_eq!(r["seasons"], 8);
+        assert!(r["mae_days"].as_f64().unwrap() < r["naive_mae_days"].as_f64().unwrap(), "{r}");
+    }
+    let bases: Vec<f64> = body["fitted_bases"].as_array().unwrap().iter().map(|b| b.as_f64().unwrap()).collect();
+    let mean = bases.iter().sum::<f64>() / bases.len() as f64;
+    let truth = body["simulator_base_c"].as_f64().unwrap();
+    assert!((mean - truth).abs() <= 1.0, "fitted bases {bases:?}, simulator {truth}");
+}
