@@ -396,7 +396,15 @@ async fn concurrent_writes_wait_for_a_slot_before_their_body_is_read() {
     let addr = server.running.http_addr;
     let rest = b"1\n";
     let mut held = partial_write(addr, "m,site=held f=1 ".len() + rest.len()).await;
-    // The slot is taken by the held write (its body is being read): a second write waits.
+    // The slot is taken by the held write (its body is being read) before a second write
+    // starts (else the second could take it first and the held one be the one waiting).
+    let s = &server;
+    wait_for("the held write holding the write slot", UPPER_BOUND, || async move {
+        let text = metrics_text(s).await;
+        (metric(&text, "fieldline_http_writes_in_progress") == Some(1.0)).then_some(())
+    })
+    .await;
+    // A second write waits.
     let second = {
         let (client, url) = (server.http.clone(), server.url("/api/v2/write?bucket=b&precision=s"));
         tokio::spawn(async move { client.post(url).body("m,site=second f=2 2\n").send().await.unwrap().status() })

@@ -61,6 +61,7 @@ pub struct HttpMetrics {
     pub connections_refused: Counter,
     pub connections_timed_out: Counter,
     pub writes_waiting: Gauge,
+    pub writes_in_progress: Gauge,
 }
 
 impl HttpMetrics {
@@ -78,6 +79,11 @@ impl HttpMetrics {
             self.connections_timed_out.clone(),
         );
         r.register("writes_waiting", "Writes waiting for a write slot", self.writes_waiting.clone());
+        r.register(
+            "writes_in_progress",
+            "Writes holding a write slot (reading their body, validating, waiting for the WAL)",
+            self.writes_in_progress.clone(),
+        );
     }
 }
 

@@ -58,6 +58,7 @@ async fn write(
     let slot = state.write_slots.acquire().await;
     state.http_metrics.writes_waiting.dec();
     let _slot = slot.map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    let _in_progress = InProgress::start(&state.http_metrics.writes_in_progress);
     let body = read_body(body, max_body, state.body_read_timeout()).await?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
@@ -123,4 +124,20 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("decompressed body exceeds {limit} bytes")));
     }
     Ok(out)
+}
+
+/// Counts a write in `writes_in_progress` until it is dropped (however the handler ends).
+struct InProgress(prometheus_client::metrics::gauge::Gauge);
+
+impl InProgress {
+    fn start(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        InProgress(gauge.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
