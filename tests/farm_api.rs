@@ -135,3 +135,65 @@ async fn a_traps_season_by_hand() {
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("YYYY-MM-DD"), "{body}");
 }
+
+/// Unix seconds of a local (UTC+8) time in March 2026.
+fn march(day: i64, hour: f64) -> i64 {
+    // 2026-03-01T00:00:00+08:00
+    1_772_294_400 + (day - 1) * 86_400 + (hour * 3600.0) as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plots_degree_days_water_and_frost_by_hand() {
+    let server = TestServer::start().await;
+    let mut lines = Vec::new();
+    // Six days of 2 °C at dawn and 12 °C in the afternoon: the Luoyang rule (5-day mean ≥ 3 °C)
+    // starts the sum on 5 March; single sine above 0 °C with the day above it: 7 a day → 14.
+    for day in 1..=6 {
+        lines.push(format!("peony_plot,site=farm,device=p1 air_temp_c=2.0 {}", march(day, 6.0)));
+        lines.push(format!("peony_plot,site=farm,device=p1 air_temp_c=12.0 {}", march(day, 14.0)));
+    }
+    // Soil moisture 26 % on 6 March: 10 × (32 − 26) × 0.8 m = 48 mm below field capacity.
+    lines.push(format!("peony_plot,site=farm,device=p1 soil_vwc_pct=26.0 {}", march(6, 9.0)));
+    // A full day of met-station readings on 6 March, every 15 minutes, for ET0.
+    for q in 0..96 {
+        let hour = q as f64 / 4.0;
+        let sun = ((hour - 6.0) / 12.0 * std::f64::consts::PI).sin().max(0.0);
+        lines.push(format!(
+            "met_station,site=farm,device=met air_temp_c={:.2},rh_pct={:.1},wind_speed_ms=2.0,ghi_wm2={:.1} {}",
+            2.0 + 10.0 * sun,
+            80.0 - 40.0 * sun,
+            700.0 * sun,
+            march(6, hour)
+        ));
+    }
+    // The weather forecast issued on 6 March: −1.5 °C at dawn on 8 March.
+    for (day, hour, t) in [(7, 6.0, 1.0), (8, 6.0, -1.5), (9, 6.0, 3.0)] {
+        lines.push(format!("nwp,site=farm,device=nwp,issued=2026-03-06T08:00:00Z air_temp_c={t} {}", march(day, hour)));
+    }
+    write_lines(&server, &lines).await;
+
+    let (status, body) = get(&server, "/api/v1/farm/plots/p1?date=2026-03-06").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["crop_zh"], "牡丹");
+    assert_eq!(body["gdd_start"], "2026-03-05");
+    assert_eq!(body["gdd"], 14.0);
+    assert_eq!(body["stage"]["code"], "dormant");
+    assert_eq!(body["stage"]["name_zh"], "休眠");
+    // ET0 of an early-spring day; the balance starts from the sensor.
+    let et0 = body["et0_mm"].as_f64().unwrap();
+    assert!(et0 > 0.5 && et0 < 4.0, "{et0}");
+    let water = &body["water"];
+    assert_eq!(water["taw_mm"], 160.0);
+    assert_eq!(water["raw_mm"], 80.0);
+    assert_eq!(water["depletion_mm"], 48.0);
+    assert_eq!(water["advice"]["action"], "none");
+    // Dormant buds are not frost-sensitive: low risk, though the forecast goes below 0 °C.
+    assert_eq!(body["frost"]["level"], "low");
+    assert_eq!(body["frost"]["min_temp_c"], -1.5);
+    // No past spring of this plot: no bloom range, and it says why.
+    assert!(body["bloom"].is_null());
+    assert!(body["notes"].to_string().contains("past spring"), "{body}");
+
+    let (status, _) = get(&server, "/api/v1/farm/plots/nope?date=2026-03-06").await;
+    assert_eq!(status, 404);
+}

@@ -8,8 +8,8 @@
 
 use serde::Serialize;
 
-use crate::agronomy::{DegreeDayMethod, StartRule, degree_days, season_start};
-use crate::crops::{Crop, DayTemps};
+use crate::agronomy::{DegreeDayMethod, StartRule, degree_days};
+use crate::crops::{Crop, DayTemps, spring_start};
 
 /// What determines a plot's stage dates.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,8 +34,7 @@ impl Phenology {
 
     /// Running heat sum per day (0 before the start rule is met).
     pub fn heat_sums(&self, days: &[DayTemps]) -> Vec<f64> {
-        let means: Vec<f64> = days.iter().map(|d| (d.tmin_c + d.tmax_c) / 2.0).collect();
-        let start = season_start(&means, self.start);
+        let start = spring_start(days, self.start);
         let mut sum = 0.0;
         days.iter()
             .enumerate()

@@ -150,8 +150,7 @@ impl Crop {
     /// season year: 1 January for spring crops, the sowing year's for autumn-sown ones): the
     /// start day by the crop's rule, then each day's degree days and the running sum.
     pub fn accumulate(&self, days: &[DayTemps]) -> Accumulation {
-        let means: Vec<f64> = days.iter().map(|d| (d.tmin_c + d.tmax_c) / 2.0).collect();
-        let start = season_start(&means, self.start);
+        let start = spring_start(days, self.start);
         let mut total = 0.0;
         let daily = days
             .iter()
@@ -169,6 +168,21 @@ impl Crop {
             })
             .collect();
         Accumulation { start, daily }
+    }
+}
+
+/// Latest day (index from 1 January) a warmth rule may start a season: a first warm spell
+/// after April is an autumn or a gap in the data, not the end of winter.
+pub const SPRING_START_LATEST_DAY: usize = 120;
+
+/// The day a season's heat sum starts: `rule` on the days' mean temperatures, where a warmth
+/// rule counts only if it is met by [`SPRING_START_LATEST_DAY`].
+pub fn spring_start(days: &[DayTemps], rule: StartRule) -> Option<usize> {
+    let means: Vec<f64> = days.iter().map(|d| (d.tmin_c + d.tmax_c) / 2.0).collect();
+    let start = season_start(&means, rule)?;
+    match rule {
+        StartRule::FirstFiveDayMeanAtLeast(_) if start > SPRING_START_LATEST_DAY => None,
+        _ => Some(start),
     }
 }
 

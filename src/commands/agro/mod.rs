@@ -100,7 +100,8 @@ enum MethodArg {
 enum StartArg {
     /// From 1 January (the first 1 January in the file; its first day if there is none).
     Jan1,
-    /// From the first day whose 5-day mean temperature reaches 3 °C (the Luoyang rule for peony).
+    /// From the first day whose 5-day mean temperature reaches 3 °C (the Luoyang rule for peony),
+    /// within the first 120 days of the file.
     Luoyang,
 }
 

@@ -6,19 +6,17 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use fieldline_analytics::agronomy::{DegreeDayMethod, degree_days};
 use fieldline_analytics::crops::DayTemps;
 use fieldline_analytics::pests::{self, SpeciesTable, TrapType};
-use fieldline_core::time::{NS_PER_DAY, NS_PER_SEC, now_ns, parse_offset};
-use serde::Deserialize;
+use fieldline_core::time::{NS_PER_DAY, NS_PER_SEC};
 use serde_json::{Value, json};
 use time::{Date, UtcOffset};
 
-use super::{ApiError, AppState};
+use super::{DayParams, daily_min_max, midnight_ns, nearest_site};
+use crate::api::{ApiError, AppState};
 
 /// Trap days start at local noon, so one night's flight is one day.
 const TRAP_DAY_START_HOUR: u32 = 12;
@@ -27,46 +25,12 @@ const TRAP_DAY_START_HOUR: u32 = 12;
 const FLIGHT_MIN_DAILY: f64 = 0.5;
 const FLIGHT_GAP_DAYS: usize = 5;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/farm/traps/{trap}", get(trap))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrapParams {
-    /// The day to report (local date, YYYY-MM-DD); default today.
-    date: Option<String>,
-    /// Local time zone; default the server's (`[forecast] utc_offset`, +08:00).
-    tz: Option<String>,
-}
-
-fn local_date(ns: i64, offset: UtcOffset) -> Date {
-    let utc =
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    utc.to_offset(offset).date()
-}
-
-fn parse_date(s: &str) -> Result<Date, ApiError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(s.trim(), &format).map_err(|_| ApiError::bad_request(format!("date {s:?} is not YYYY-MM-DD")))
-}
-
-/// Nanoseconds of local midnight starting `date`.
-fn midnight_ns(date: Date, offset: UtcOffset) -> i64 {
-    let t = date.midnight().assume_offset(offset);
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
-}
-
-async fn trap(
+pub async fn trap(
     State(state): State<AppState>,
     Path(trap): Path<String>,
-    Query(params): Query<TrapParams>,
+    Query(params): Query<DayParams>,
 ) -> Result<Response, ApiError> {
-    let offset = parse_offset(params.tz.as_deref().unwrap_or(&state.forecast.utc_offset))?;
-    let date = match &params.date {
-        Some(d) => parse_date(d)?,
-        None => local_date(now_ns(), offset),
-    };
+    let (date, offset) = params.resolve(&state)?;
     let store = state.store.clone();
     let body = tokio::task::spawn_blocking(move || report(&store, &trap, date, offset))
         .await
@@ -90,7 +54,9 @@ fn report(store: &fieldline_store::Store, trap: &str, date: Date, offset: UtcOff
         ));
     }
     let site = series.first().and_then(|s| s.tag("site")).unwrap_or_default().to_string();
-    let temps = daily_air_temps(store, &site, start_ns, stop_ns, offset)?;
+    // The site's met station, or the region's when the trap's site has none.
+    let met_site = nearest_site(store, "met_station", &site);
+    let temps = daily_air_temps(store, met_site.as_deref().unwrap_or(&site), start_ns, stop_ns, offset)?;
     let table = SpeciesTable::built_in();
     let offset_s = i64::from(offset.whole_seconds());
     let first_day = pests::trap_day(start_ns / NS_PER_SEC, offset_s, TRAP_DAY_START_HOUR);
@@ -156,7 +122,10 @@ fn report(store: &fieldline_store::Store, trap: &str, date: Date, offset: UtcOff
             "note": note,
         }));
     }
-    Ok(json!({ "trap": trap, "site": site, "date": date.to_string(), "species": out }))
+    // Degree days count only the days with temperatures: say from when they do.
+    let temperatures_since = temps.first().map(|(d, _)| d.to_string());
+    Ok(json!({ "trap": trap, "site": site, "date": date.to_string(), "temperatures_from": met_site,
+               "temperatures_since": temperatures_since, "species": out }))
 }
 
 /// Daily (local date) minimum and maximum air temperature of the site's met station, if it
@@ -170,13 +139,5 @@ fn daily_air_temps(
 ) -> Result<Vec<(Date, DayTemps)>, ApiError> {
     let query =
         fieldline_store::Query::new("met_station").range(start_ns, stop_ns).tag("site", site).fields(["air_temp_c"]);
-    let mut days: BTreeMap<Date, (f64, f64)> = BTreeMap::new();
-    for s in store.query(&query)? {
-        for (t, v) in &s.points {
-            let Some(v) = v.as_f64().filter(|v| v.is_finite()) else { continue };
-            let e = days.entry(local_date(*t, offset)).or_insert((f64::INFINITY, f64::NEG_INFINITY));
-            *e = (e.0.min(v), e.1.max(v));
-        }
-    }
-    Ok(days.into_iter().map(|(date, (tmin_c, tmax_c))| (date, DayTemps { tmin_c, tmax_c })).collect())
+    Ok(daily_min_max(&store.query(&query)?, offset))
 }
