@@ -192,18 +192,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         for op in ops {
             match op {
                 Op::Write(readings) => {
-                    let points: Vec<Point> = readings
-                        .iter()
-                        .map(|&(d, f, day, minute, v)| {
-                            Point::new(
-                                "wind_turbine",
-                                vec![("device".into(), DEVICES[d].into()), ("site".into(), "heze-wind".into())],
-                                vec![(FIELDS[f].into(), FieldValue::Float(f64::from(v)))],
-                                timestamp(day, minute),
-                            )
-                        })
-                        .collect();
-                    store.write_points(points).await.map_err(|e| fail(&format!("write: {e}")))?;
+                    store.write_points(points(&readings)).await.map_err(|e| fail(&format!("write: {e}")))?;
                     for (d, f, day, minute, v) in readings {
                         model.insert((d, f, timestamp(day, minute)), f64::from(v));
                     }

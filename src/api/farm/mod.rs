@@ -35,6 +35,19 @@ pub struct DayParams {
     tz: Option<String>,
 }
 
+/// Answers a farm view: `report` runs for the day asked for on a blocking thread (it reads the
+/// store) and its JSON is the response.
+async fn respond(
+    state: &AppState,
+    params: &DayParams,
+    report: impl FnOnce(Date, UtcOffset) -> Result<serde_json::Value, ApiError> + Send + 'static,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (date, offset) = params.resolve(state)?;
+    let body = tokio::task::spawn_blocking(move || report(date, offset)).await.map_err(ApiError::internal)??;
+    Ok(axum::Json(body).into_response())
+}
+
 impl DayParams {
     /// The day asked for and the offset its days are local to.
     fn resolve(&self, state: &AppState) -> Result<(Date, UtcOffset), ApiError> {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use fieldline_analytics::agronomy::{self, DailyHumidity, DailyWeather};
 use fieldline_analytics::bloom::{self, Phenology};
 use fieldline_analytics::crops::{CropTable, DayTemps};
@@ -18,7 +18,7 @@ use fieldline_store::{Query as StoreQuery, Series, Store};
 use serde_json::{Value, json};
 use time::{Date, UtcOffset};
 
-use super::{DayParams, daily_min_max, local_date, midnight_ns, nearest_site};
+use super::{DayParams, daily_min_max, local_date, midnight_ns, nearest_site, respond};
 use crate::api::{ApiError, AppState};
 
 /// Soil of a plot until plots are configured: a loam (the simulator's default plot).
@@ -35,13 +35,9 @@ pub async fn plot(
     Path(plot): Path<String>,
     Query(params): Query<DayParams>,
 ) -> Result<Response, ApiError> {
-    let (date, offset) = params.resolve(&state)?;
     let store = state.store.clone();
     let place = (state.forecast.latitude, state.forecast.altitude_m);
-    let body = tokio::task::spawn_blocking(move || report(&store, &plot, date, offset, place))
-        .await
-        .map_err(ApiError::internal)??;
-    Ok(axum::Json(body).into_response())
+    respond(&state, &params, move |date, offset| report(&store, &plot, date, offset, place)).await
 }
 
 /// Daily values of `series` from `first` (local dates) on, dense: a day without a value is

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use fieldline_analytics::agronomy::{DegreeDayMethod, degree_days};
 use fieldline_analytics::crops::DayTemps;
 use fieldline_analytics::pests::{self, SpeciesTable, TrapType};
@@ -15,7 +15,7 @@ use fieldline_core::time::{NS_PER_DAY, NS_PER_SEC};
 use serde_json::{Value, json};
 use time::{Date, UtcOffset};
 
-use super::{DayParams, daily_min_max, midnight_ns, nearest_site};
+use super::{DayParams, daily_min_max, midnight_ns, nearest_site, respond};
 use crate::api::{ApiError, AppState};
 
 /// Trap days start at local noon, so one night's flight is one day.
@@ -30,12 +30,8 @@ pub async fn trap(
     Path(trap): Path<String>,
     Query(params): Query<DayParams>,
 ) -> Result<Response, ApiError> {
-    let (date, offset) = params.resolve(&state)?;
     let store = state.store.clone();
-    let body = tokio::task::spawn_blocking(move || report(&store, &trap, date, offset))
-        .await
-        .map_err(ApiError::internal)??;
-    Ok(axum::Json(body).into_response())
+    respond(&state, &params, move |date, offset| report(&store, &trap, date, offset)).await
 }
 
 /// The season (1 January to `date`, local) of every species `trap` catches.
