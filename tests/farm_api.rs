@@ -197,3 +197,49 @@ async fn a_plots_degree_days_water_and_frost_by_hand() {
     let (status, _) = get(&server, "/api/v1/farm/plots/nope?date=2026-03-06").await;
     assert_eq!(status, 404);
 }
+
+/// Unix seconds of local (UTC+8) noon on day `ordinal` (1 = 1 January) of `year`.
+fn noon(year: i32, ordinal: u16) -> i64 {
+    let date = time::Date::from_ordinal_date(year, ordinal).unwrap();
+    date.midnight().assume_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap()).unix_timestamp() + 12 * 3600
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plot_with_a_past_spring_gets_a_bloom_range() {
+    let server = TestServer::start().await;
+    // A spring's temperatures by day of year: cold in January, warming through spring.
+    let temp = |ordinal: u16, warmer: f64| -> (f64, f64) {
+        let mean = -2.0 + 24.0 * ((f64::from(ordinal) - 15.0) / 180.0).clamp(0.0, 1.0) + warmer;
+        (mean - 5.0, mean + 5.0)
+    };
+    let mut lines = Vec::new();
+    // Last year: 1 January to 31 July, a degree warmer than this year.
+    for ordinal in 1..=212u16 {
+        let (lo, hi) = temp(ordinal, 1.0);
+        let t = noon(2025, ordinal);
+        lines.push(format!("peony_plot,site=farm,device=p2 air_temp_c={lo} {}", t - 6 * 3600));
+        lines.push(format!("peony_plot,site=farm,device=p2 air_temp_c={hi} {}", t + 2 * 3600));
+    }
+    // This year up to 1 March (day 60).
+    for ordinal in 1..=60u16 {
+        let (lo, hi) = temp(ordinal, 0.0);
+        let t = noon(2026, ordinal);
+        lines.push(format!("peony_plot,site=farm,device=p2 air_temp_c={lo} {}", t - 6 * 3600));
+        lines.push(format!("peony_plot,site=farm,device=p2 air_temp_c={hi} {}", t + 2 * 3600));
+    }
+    write_lines(&server, &lines).await;
+
+    let (status, body) = get(&server, "/api/v1/farm/plots/p2?date=2026-03-01").await;
+    assert_eq!(status, 200, "{body}");
+    let bloom = body["bloom"].as_array().unwrap_or_else(|| panic!("no bloom range: {body}"));
+    let stage = |code: &str| bloom.iter().find(|s| s["stage"] == code).unwrap().clone();
+    let flowering = stage("bloom");
+    assert_eq!(flowering["members"], 1);
+    assert!(flowering["reached"].is_null());
+    // One member: P10 = P50 = P90, a date in spring after the issue day, and end of bloom after it.
+    let p50 = flowering["p50"].as_str().unwrap().to_string();
+    assert_eq!(flowering["p10"], flowering["p50"]);
+    assert!(p50.as_str() > "2026-03-01" && p50.as_str() < "2026-07-01", "{p50}");
+    assert!(stage("post_bloom")["p50"].as_str().unwrap() > p50.as_str());
+    assert!(!body["notes"].to_string().contains("past spring"), "{body}");
+}
