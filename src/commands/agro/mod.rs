@@ -2,11 +2,13 @@
 //! `et0` works out one day's FAO-56 Penman–Monteith reference evapotranspiration and prints
 //! every term of the equation beside the answer; `gdd` turns a CSV of daily minimum and
 //! maximum temperatures into the season's degree days (and a crop's stages); `bloom-eval`
-//! scores the peony stage-date forecast on simulated springs (`bloom_eval.rs`). The arithmetic
+//! scores the peony stage-date forecast on simulated springs (`bloom_eval.rs`), `pest-eval`
+//! the traps' warning levels against simulated outbreaks (`pest_eval.rs`). The arithmetic
 //! lives in `fieldline_analytics::{agronomy, crops}`; this module reads arguments and files
 //! and prints.
 
 mod bloom_eval;
+mod pest_eval;
 
 use std::path::PathBuf;
 
@@ -35,6 +37,8 @@ enum AgroCommand {
     Gdd(GddArgs),
     /// The peony stage-date (bloom) forecast scored on simulated springs against the naive forecast.
     BloomEval(bloom_eval::BloomEvalArgs),
+    /// The pest traps' warning levels against simulated outbreaks: when the level rises, and how often it warns of nothing.
+    PestEval(pest_eval::PestEvalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +147,7 @@ pub fn run(args: AgroArgs) -> anyhow::Result<()> {
         AgroCommand::Et0(args) => et0(args),
         AgroCommand::Gdd(args) => gdd(args),
         AgroCommand::BloomEval(args) => bloom_eval::run(args),
+        AgroCommand::PestEval(args) => pest_eval::run(args),
     }
 }
 
