@@ -29,7 +29,7 @@ enum Command {
     Forecast(commands::forecast::ForecastArgs),
     /// Anomaly scores for a CSV series (NAB format), or the detectors evaluated against simulator ground truth.
     Detect(commands::detect::DetectArgs),
-    /// Agronomy by hand: one day's FAO-56 ET0 with its terms, a season's degree days and crop stages.
+    /// Agronomy: one day's FAO-56 ET0 with its terms, a season's degree days and crop stages, bloom and pest evaluations.
     Agro(commands::agro::AgroArgs),
     /// Load generators and end-to-end benchmarks.
     Bench(commands::bench::BenchArgs),
