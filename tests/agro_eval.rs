@@ -1,7 +1,9 @@
-//! The peony bloom forecast on simulated springs (`fieldline agro bloom-eval`, seeds 1–8, a
-//! year-to-year spread of 1.5 °C): it beats the naive forecast (the other springs' mean date),
-//! its error shrinks from 1 March to 1 April, and fitting on three past springs finds the
-//! simulator's base temperature on average. In the slow group (about 15 s in a debug build).
+//! The farm evaluations on simulated seasons. The peony bloom forecast (`fieldline agro
+//! bloom-eval`, seeds 1–8, a year-to-year spread of 1.5 °C) beats the naive forecast (the other
+//! springs' mean date), its error shrinks from 1 March to 1 April, and fitting on three past
+//! springs finds the simulator's base temperature on average. The trap warning levels
+//! (`fieldline agro pest-eval`, one season) reach level 5 around every simulated outbreak and
+//! hardly anywhere else. In the slow group (about 20 s in a debug build).
 
 #![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
@@ -34,4 +36,23 @@ fn bloom_forecasts_beat_the_naive_date_and_improve_through_march() {
     let mean = bases.iter().sum::<f64>() / bases.len() as f64;
     let truth = body["simulator_base_c"].as_f64().unwrap();
     assert!((mean - truth).abs() <= 1.0, "fitted bases {bases:?}, simulator {truth}");
+}
+
+#[test]
+fn level_five_marks_the_simulated_outbreaks_and_little_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("pests.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldline"))
+        .args(["agro", "pest-eval", "--seeds", "1", "--warning-level", "5", "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let warned = body["lead_days"].as_array().unwrap().len();
+    let missed = body["missed"].as_u64().unwrap() as usize;
+    assert!(warned >= 10 && missed * 10 <= warned + missed, "{body}");
+    let away = body["warning_days_away_from_outbreaks"].as_u64().unwrap();
+    let trap_days = body["trap_days"].as_u64().unwrap();
+    assert!(away * 50 <= trap_days, "level 5 on {away} of {trap_days} trap days away from outbreaks");
 }
