@@ -34,6 +34,104 @@ pub struct Config {
     pub forecast: ForecastConfig,
     /// Streaming anomaly detection and alerts.
     pub alerts: AlertsConfig,
+    /// Crops and plots of the farm views.
+    pub agro: AgroConfig,
+}
+
+/// `[agro]` section: which crop each plot grows and on what soil, and crop table overrides.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgroConfig {
+    /// `[[agro.plots]]`: plots not listed are peony on a loam (`PlotConfig`'s defaults).
+    pub plots: Vec<PlotConfig>,
+    /// `[agro.crops.<name>]`: whole crops replacing or adding to the built-in table
+    /// (`analytics/src/crops.toml` shows the fields).
+    pub crops: std::collections::BTreeMap<String, fieldline_analytics::crops::Crop>,
+}
+
+/// `[[agro.plots]]`: one plot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotConfig {
+    /// The plot's device id.
+    pub device: String,
+    /// A crop of the table: peony, winter_wheat, summer_maize, chinese_cabbage, or one of
+    /// `[agro.crops]`.
+    #[serde(default = "default_crop")]
+    pub crop: String,
+    /// Soil water content at field capacity and at the wilting point (%, volumetric).
+    #[serde(default = "default_field_capacity")]
+    pub field_capacity_pct: f64,
+    #[serde(default = "default_wilting_point")]
+    pub wilting_point_pct: f64,
+    /// Rooting depth (m); default the crop's.
+    #[serde(default)]
+    pub root_depth_m: Option<f64>,
+}
+
+fn default_crop() -> String {
+    "peony".into()
+}
+
+fn default_field_capacity() -> f64 {
+    32.0
+}
+
+fn default_wilting_point() -> f64 {
+    12.0
+}
+
+impl PlotConfig {
+    /// A plot that is not configured.
+    pub fn unlisted(device: &str) -> Self {
+        PlotConfig {
+            device: device.to_string(),
+            crop: default_crop(),
+            field_capacity_pct: default_field_capacity(),
+            wilting_point_pct: default_wilting_point(),
+            root_depth_m: None,
+        }
+    }
+}
+
+impl AgroConfig {
+    /// The crop table with the overrides.
+    pub fn crop_table(&self) -> Result<fieldline_analytics::crops::CropTable, String> {
+        fieldline_analytics::crops::CropTable::with_overrides(&self.crops).map_err(|e| format!("[agro.crops] {e}"))
+    }
+
+    /// `device`'s plot settings (the defaults if it is not listed).
+    pub fn plot(&self, device: &str) -> PlotConfig {
+        self.plots.iter().find(|p| p.device == device).cloned().unwrap_or_else(|| PlotConfig::unlisted(device))
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let table = self.crop_table()?;
+        for p in &self.plots {
+            if table.get(&p.crop).is_none() {
+                let known: Vec<&str> = table.0.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "[[agro.plots]] {}: unknown crop {:?} (known: {})",
+                    p.device,
+                    p.crop,
+                    known.join(", ")
+                ));
+            }
+            let soil_ok = (0.0..=100.0).contains(&p.wilting_point_pct)
+                && (0.0..=100.0).contains(&p.field_capacity_pct)
+                && p.wilting_point_pct < p.field_capacity_pct;
+            if !soil_ok {
+                return Err(format!(
+                    "[[agro.plots]] {}: need 0 ≤ wilting_point_pct < field_capacity_pct ≤ 100",
+                    p.device
+                ));
+            }
+            if p.root_depth_m.is_some_and(|r| !(r > 0.0 && r <= 5.0)) {
+                return Err(format!("[[agro.plots]] {}: root_depth_m must be within 0–5 m", p.device));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[http]` section.

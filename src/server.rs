@@ -37,6 +37,8 @@ pub enum Error {
     HttpTls(#[from] api::TlsError),
     #[error("{0}")]
     HttpConfig(String),
+    #[error("{0}")]
+    AgroConfig(String),
     #[error("cannot start the MQTT endpoint on {addr}: {source}")]
     MqttBind { addr: String, source: std::io::Error },
     #[error("broker: {0}")]
@@ -80,6 +82,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let started = Instant::now();
     config.schema.check()?;
     config.http.check().map_err(Error::HttpConfig)?;
+    config.agro.check().map_err(Error::AgroConfig)?;
     // Before anything opens: a missing or bad certificate is a start-up error naming the file.
     let http_tls = config.http.tls.as_ref().map(api::load_tls).transpose()?;
     let data_dir = config.data_dir.clone();
@@ -149,6 +152,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         outbox: outbox.clone(),
         started,
         forecast: Arc::new(config.forecast.clone()),
+        agro: Arc::new(config.agro.clone()),
         alerts,
         tls: http_tls,
         sessions: api::Sessions::default(),

@@ -243,3 +243,44 @@ async fn a_plot_with_a_past_spring_gets_a_bloom_range() {
     assert!(stage("post_bloom")["p50"].as_str().unwrap() > p50.as_str());
     assert!(!body["notes"].to_string().contains("past spring"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_plot_uses_its_own_soil_and_crop() {
+    let server = TestServer::start_with(|c| {
+        c.agro.plots.push(fieldline::config::PlotConfig {
+            device: "w1".into(),
+            crop: "winter_wheat".into(),
+            field_capacity_pct: 30.0,
+            wilting_point_pct: 10.0,
+            root_depth_m: Some(0.5),
+        })
+    })
+    .await;
+    let lines = vec![
+        format!("peony_plot,site=farm,device=w1 air_temp_c=5.0 {}", march(6, 6.0)),
+        // 26 %: 10 × (30 − 26) × 0.5 m = 20 mm below field capacity.
+        format!("peony_plot,site=farm,device=w1 soil_vwc_pct=26.0 {}", march(6, 9.0)),
+    ];
+    write_lines(&server, &lines).await;
+    let (status, body) = get(&server, "/api/v1/farm/plots/w1?date=2026-03-06").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["crop"], "winter_wheat");
+    assert_eq!(body["crop_zh"], "冬小麦");
+    // TAW = 10 × (30 − 10) × 0.5 = 100 mm; RAW = 0.55 × 100 (wheat's p).
+    assert_eq!(body["water"]["taw_mm"], 100.0);
+    assert!((body["water"]["raw_mm"].as_f64().unwrap() - 55.0).abs() < 1e-9, "{body}");
+    assert_eq!(body["water"]["depletion_mm"], 20.0);
+}
+
+#[test]
+fn agro_settings_that_cannot_work_are_refused() {
+    let bad_crop = fieldline::config::Config::parse("[[agro.plots]]\ndevice = \"p\"\ncrop = \"rice\"\n").unwrap();
+    let err = bad_crop.agro.check().unwrap_err();
+    assert!(err.contains("unknown crop \"rice\"") && err.contains("peony"), "{err}");
+    let bad_soil = fieldline::config::Config::parse(
+        "[[agro.plots]]\ndevice = \"p\"\nfield_capacity_pct = 10\nwilting_point_pct = 20\n",
+    )
+    .unwrap();
+    assert!(bad_soil.agro.check().unwrap_err().contains("wilting_point_pct < field_capacity_pct"));
+    assert!(fieldline::config::Config::parse("[agro]\nplotz = []\n").is_err());
+}

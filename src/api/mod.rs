@@ -47,6 +47,8 @@ pub struct AppState {
     pub outbox: Outbox,
     pub started: Instant,
     pub forecast: Arc<ForecastConfig>,
+    /// Crops and plots of the farm views.
+    pub agro: Arc<crate::config::AgroConfig>,
     pub alerts: Alerts,
     /// The loaded `[http.tls]` certificate: present = HTTPS (and Secure cookies).
     pub tls: Option<TlsAcceptor>,

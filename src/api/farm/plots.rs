@@ -1,5 +1,6 @@
-//! A plot's season: `GET /api/v1/farm/plots/{plot}` — degree days and the stage reached (the
-//! crop table's peony: the only plot kind fieldline has), the bloom-date forecast with its
+//! A plot's season: `GET /api/v1/farm/plots/{plot}` — degree days and the stage reached (of
+//! the crop `[[agro.plots]]` names; peony on a loam when the plot is not listed), the
+//! bloom-date forecast with its
 //! P10–P90 range when past seasons of the plot are in the store (they are the ensemble), daily
 //! FAO-56 ET0 from the site's met station, the root-zone water balance from ET0 × Kc, the
 //! plot's rain gauge and its soil-moisture sensor, the irrigation advice, and the frost risk
@@ -11,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use fieldline_analytics::agronomy::{self, DailyHumidity, DailyWeather};
 use fieldline_analytics::bloom::{self, Phenology};
-use fieldline_analytics::crops::{CropTable, DayTemps};
+use fieldline_analytics::crops::{Crop, DayTemps};
 use fieldline_analytics::water::{self, RootZone, WaterDay};
 use fieldline_core::time::{NS_PER_DAY, NS_PER_HOUR, NS_PER_SEC, now_ns, parse_time};
 use fieldline_store::{Query as StoreQuery, Series, Store};
@@ -20,9 +21,8 @@ use time::{Date, UtcOffset};
 
 use super::{DayParams, daily_min_max, local_date, midnight_ns, nearest_site, respond};
 use crate::api::{ApiError, AppState};
+use crate::config::PlotConfig;
 
-/// Soil of a plot until plots are configured: a loam (the simulator's default plot).
-const SOIL: (f64, f64) = (32.0, 12.0);
 /// Height of the met station's anemometer (m); converted to 2 m for ET0.
 const WIND_HEIGHT_M: f64 = 10.0;
 /// Past seasons looked for in the store as bloom-forecast ensemble members.
@@ -37,7 +37,15 @@ pub async fn plot(
 ) -> Result<Response, ApiError> {
     let store = state.store.clone();
     let place = (state.forecast.latitude, state.forecast.altitude_m);
-    respond(&state, &params, move |date, offset| report(&store, &plot, date, offset, place)).await
+    let settings = state.agro.plot(&plot);
+    let crop = state
+        .agro
+        .crop_table()
+        .map_err(ApiError::internal)?
+        .get(&settings.crop)
+        .cloned()
+        .ok_or_else(|| ApiError::internal(format!("plot {plot}: crop {} is not in the table", settings.crop)))?;
+    respond(&state, &params, move |date, offset| report(&store, &plot, &settings, &crop, date, offset, place)).await
 }
 
 /// Daily values of `series` from `first` (local dates) on, dense: a day without a value is
@@ -62,6 +70,8 @@ fn field<'a>(series: &'a [Series], name: &str) -> Vec<&'a Series> {
 fn report(
     store: &Store,
     plot: &str,
+    settings: &PlotConfig,
+    crop: &Crop,
     date: Date,
     offset: UtcOffset,
     (latitude, elevation): (f64, f64),
@@ -78,7 +88,6 @@ fn report(
         ));
     }
     let site = series[0].tag("site").unwrap_or_default().to_string();
-    let crop = CropTable::built_in().get("peony").cloned().ok_or_else(|| ApiError::internal("no peony crop"))?;
     let mut notes: Vec<&str> = Vec::new();
 
     // Degree days and stage, from the plot's own air temperature.
@@ -115,7 +124,7 @@ fn report(
             );
         }
     }
-    let phenology = Phenology::of_crop(&crop);
+    let phenology = Phenology::of_crop(crop);
     let bloom = if members.is_empty() {
         notes.push("no bloom-date range yet: it needs at least one past spring of this plot's temperatures");
         Value::Null
@@ -148,9 +157,9 @@ fn report(
 
     // Water balance from the first soil-moisture reading of the season.
     let zone = RootZone {
-        field_capacity_pct: SOIL.0,
-        wilting_point_pct: SOIL.1,
-        root_depth_m: crop.root_depth_m,
+        field_capacity_pct: settings.field_capacity_pct,
+        wilting_point_pct: settings.wilting_point_pct,
+        root_depth_m: settings.root_depth_m.unwrap_or(crop.root_depth_m),
         depletion_fraction: crop.depletion_fraction,
     };
     let vwc: BTreeMap<Date, f64> = last_per_day(&field(&series, "soil_vwc_pct"), offset);
@@ -231,7 +240,7 @@ fn report(
         notes.push("no degree days yet: the sum starts with the spring's warming (the Luoyang rule), and this season's spring temperatures are not in the store");
     }
     Ok(json!({
-        "plot": plot, "site": site, "date": date.to_string(), "crop": "peony", "crop_zh": crop.name_zh,
+        "plot": plot, "site": site, "date": date.to_string(), "crop": settings.crop, "crop_zh": crop.name_zh,
         "weather_from": {"met_station": met_site, "forecast": nwp_site},
         "gdd": gdd, "gdd_start": acc.start.and_then(day_date),
         "stage": stage.map(|s| json!({"code": s.code, "name_zh": s.name_zh, "kc": s.kc, "frost_sensitive": s.frost_sensitive})),
