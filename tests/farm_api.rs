@@ -194,6 +194,23 @@ async fn a_plots_degree_days_water_and_frost_by_hand() {
     assert!(body["bloom"].is_null());
     assert!(body["notes"].to_string().contains("past spring"), "{body}");
 
+    // A technician sees swollen flower buds: the observation wins over the model (it is later),
+    // and flower buds are frost-sensitive: −1.5 °C forecast is a high risk. A name that is not a
+    // stage of the crop is left out.
+    write_lines(
+        &server,
+        &[
+            format!("peony_plot,site=farm,device=p1 stage_observed=\"flower_bud\" {}", march(6, 10.0)),
+            format!("peony_plot,site=farm,device=p1 stage_observed=\"rice\" {}", march(6, 8.0)),
+        ],
+    )
+    .await;
+    let (_, body) = get(&server, "/api/v1/farm/plots/p1?date=2026-03-06").await;
+    assert_eq!(body["stage"]["code"], "flower_bud", "{body}");
+    assert_eq!(body["stage_modelled"], "dormant");
+    assert_eq!(body["stage_observed"]["name_zh"], "现蕾");
+    assert_eq!(body["frost"]["level"], "high");
+
     let (status, _) = get(&server, "/api/v1/farm/plots/nope?date=2026-03-06").await;
     assert_eq!(status, 404);
 }

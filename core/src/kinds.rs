@@ -168,6 +168,16 @@ const fn status(description: &'static str) -> FieldSchema {
     }
 }
 
+/// A field people write by hand (a stage name or code), not a sensor's number.
+const fn observation(name: &'static str, description: &'static str) -> FieldSchema {
+    FieldSchema {
+        value_type: ValueType::NumberOrString,
+        min: None,
+        max: None,
+        ..number(name, "", 0.0, 0.0, description)
+    }
+}
+
 /// A field real devices may send but the simulator does not produce.
 const fn not_simulated(field: FieldSchema) -> FieldSchema {
     FieldSchema { simulated: false, ..field }
@@ -290,6 +300,10 @@ pub static PEONY_PLOT: KindSchema = KindSchema {
         number("light_lux", "lx", 0.0, 200_000.0, "Illuminance (full sun is about 100 000 lx)"),
         at_least("rain_mm", "mm", 0.0, "Precipitation"),
         at_least("stage", "", 0.0, "Observed phenology stage code"),
+        not_simulated(observation(
+            "stage_observed",
+            "Phenology stage a technician observed: a stage code of the plot's crop (e.g. bloom)",
+        )),
     ],
     extra_tags: &[],
     forecast: false,
@@ -414,13 +428,13 @@ mod tests {
             ]
         );
         assert_eq!(simulated("pest_trap"), ["count"]);
-        // Every field but the trap's interval catch is simulated, and the extra tags are the
+        // Every field but the trap's interval catch and the plot's observed stage is simulated, and the extra tags are the
         // simulator's columns too.
         let unsimulated: Vec<String> = KINDS
             .iter()
             .flat_map(|k| k.fields.iter().filter(|f| !f.simulated).map(|f| format!("{}.{}", k.kind, f.name)))
             .collect();
-        assert_eq!(unsimulated, ["pest_trap.catch"]);
+        assert_eq!(unsimulated, ["peony_plot.stage_observed", "pest_trap.catch"]);
         assert_eq!(kind("nwp").unwrap().extra_tags, ["issued"]);
         assert_eq!(kind("pest_trap").unwrap().extra_tags, ["species", "trap_type"]);
     }

@@ -78,7 +78,7 @@ fn report(
 ) -> Result<Value, ApiError> {
     let jan1 = Date::from_calendar_date(date.year(), time::Month::January, 1).map_err(ApiError::internal)?;
     let (start_ns, stop_ns) = (midnight_ns(jan1, offset), midnight_ns(date, offset).saturating_add(NS_PER_DAY));
-    let fields = ["air_temp_c", "soil_vwc_pct", "rain_mm"];
+    let fields = ["air_temp_c", "soil_vwc_pct", "rain_mm", "stage_observed"];
     let series =
         store.query(&StoreQuery::new("peony_plot").range(start_ns, stop_ns).tag("device", plot).fields(fields))?;
     if series.is_empty() {
@@ -101,7 +101,23 @@ fn report(
         .collect();
     let acc = crop.accumulate(&days);
     let gdd = acc.daily.last().map_or(0.0, |(_, sum)| *sum);
-    let stage = crop.stage(gdd);
+    let modelled = crop.stage_index(gdd);
+    // A technician's latest observation this season (a stage code, or its index), when it
+    // names a stage of this crop; the stage shown is the later of it and the model's.
+    let observed: Option<(usize, i64)> = series
+        .iter()
+        .filter(|s| s.field == "stage_observed")
+        .flat_map(|s| s.points.iter())
+        .filter_map(|(t, v)| {
+            let index = match v {
+                fieldline_core::FieldValue::Str(code) => crop.stages.iter().position(|st| st.code == code.trim()),
+                other => other.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0).map(|x| x as usize),
+            };
+            Some((index.filter(|i| *i < crop.stages.len())?, *t))
+        })
+        .max_by_key(|(_, t)| *t);
+    let shown = observed.map_or(modelled, |(i, _)| i.max(modelled));
+    let stage = crop.stages.get(shown);
     let day_date = |i: usize| jan1.checked_add(time::Duration::days(i as i64)).map(|d| d.to_string());
 
     // Bloom forecast: this season's temperatures, then each past season's as a member.
@@ -244,6 +260,9 @@ fn report(
         "weather_from": {"met_station": met_site, "forecast": nwp_site},
         "gdd": gdd, "gdd_start": acc.start.and_then(day_date),
         "stage": stage.map(|s| json!({"code": s.code, "name_zh": s.name_zh, "kc": s.kc, "frost_sensitive": s.frost_sensitive})),
+        "stage_modelled": crop.stages.get(modelled).map(|s| &s.code),
+        "stage_observed": observed.and_then(|(i, t)| Some(json!({"code": crop.stages.get(i)?.code,
+            "name_zh": crop.stages.get(i)?.name_zh, "at": fieldline_core::time::format_time(t, offset)}))),
         "bloom": bloom,
         "et0_mm": et0.get(&date).copied(),
         "water": water,
