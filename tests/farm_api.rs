@@ -259,6 +259,23 @@ async fn a_plot_with_a_past_spring_gets_a_bloom_range() {
     assert!(p50.as_str() > "2026-03-01" && p50.as_str() < "2026-07-01", "{p50}");
     assert!(stage("post_bloom")["p50"].as_str().unwrap() > p50.as_str());
     assert!(!body["notes"].to_string().contains("past spring"), "{body}");
+    assert_eq!(body["phenology"]["fitted"], false);
+
+    // Last spring's stages as a stage sensor reported them (index codes): bud break on day 60,
+    // flower bud on day 90, bloom on day 105 (15 April), end of bloom on day 120. Fitted on
+    // them, the forecast for a spring like it puts bloom near 15 April.
+    let stages = [(60u16, 1), (90, 3), (105, 4), (120, 5)];
+    let lines: Vec<String> = stages
+        .iter()
+        .map(|(ordinal, code)| format!("peony_plot,site=farm,device=p2 stage={code} {}", noon(2025, *ordinal)))
+        .collect();
+    write_lines(&server, &lines).await;
+    let (_, body) = get(&server, "/api/v1/farm/plots/p2?date=2026-03-01").await;
+    assert_eq!(body["phenology"]["fitted"], true, "{body}");
+    let bloom = body["bloom"].as_array().unwrap();
+    let flowering = bloom.iter().find(|s| s["stage"] == "bloom").unwrap();
+    let p50 = flowering["p50"].as_str().unwrap();
+    assert!(("2026-04-10"..="2026-04-25").contains(&p50), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

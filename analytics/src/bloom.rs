@@ -88,48 +88,51 @@ pub fn fit(seasons: &[Season], method: DegreeDayMethod, stages: &[String]) -> Op
     let steps = ((to - from) / step).round() as usize;
     for rule in [StartRule::FixedDayOfYear(1), StartRule::FirstFiveDayMeanAtLeast(3.0)] {
         for i in 0..=steps {
-            let base_c = from + step * i as f64;
-            let mut candidate = Phenology { base_c, method, start: rule, thresholds: Vec::new() };
-            let sums: Vec<Vec<f64>> = seasons.iter().map(|s| candidate.heat_sums(&s.days)).collect();
-            for stage in stages {
-                // The sum half way through the observed day: the stage began some time in it.
-                let at: Vec<f64> = seasons
-                    .iter()
-                    .zip(&sums)
-                    .filter_map(|(s, sum)| {
-                        let (_, d) = s.observed.iter().find(|(c, _)| c == stage)?;
-                        let end = *sum.get(*d)?;
-                        let before = d.checked_sub(1).and_then(|p| sum.get(p)).copied().unwrap_or(0.0);
-                        Some((before + end) / 2.0)
-                    })
-                    .collect();
-                if at.is_empty() {
-                    continue;
-                }
-                candidate.thresholds.push((stage.clone(), at.iter().sum::<f64>() / at.len() as f64));
-            }
-            let mut squared = 0.0;
-            let mut n = 0usize;
-            for (season, sum) in seasons.iter().zip(&sums) {
-                for (stage, gdd) in &candidate.thresholds {
-                    let Some((_, observed)) = season.observed.iter().find(|(c, _)| c == stage) else { continue };
-                    // Both as fractional days, so the score does not move in whole-day steps
-                    // (which left many bases tied).
-                    let predicted = crossing(sum, *gdd);
-                    squared += (predicted - (*observed as f64 + 0.5)).powi(2);
-                    n += 1;
-                }
-            }
-            if n == 0 {
-                return None;
-            }
-            let rmse_days = (squared / n as f64).sqrt();
-            if best.as_ref().is_none_or(|b| rmse_days < b.rmse_days - 1e-9) {
-                best = Some(Fit { phenology: candidate, rmse_days });
+            let base = Phenology { base_c: from + step * i as f64, method, start: rule, thresholds: Vec::new() };
+            let candidate = fit_heat_sums(seasons, base, stages)?;
+            if best.as_ref().is_none_or(|b| candidate.rmse_days < b.rmse_days - 1e-9) {
+                best = Some(candidate);
             }
         }
     }
     best
+}
+
+/// Fits only the stage heat sums, keeping `base`'s base temperature, method and start rule:
+/// what one or two seasons of observations can support (they cannot tell bases apart).
+/// `None` without observations.
+pub fn fit_heat_sums(seasons: &[Season], base: Phenology, stages: &[String]) -> Option<Fit> {
+    let mut candidate = Phenology { thresholds: Vec::new(), ..base };
+    let sums: Vec<Vec<f64>> = seasons.iter().map(|s| candidate.heat_sums(&s.days)).collect();
+    for stage in stages {
+        // The sum half way through the observed day: the stage began some time in it.
+        let at: Vec<f64> = seasons
+            .iter()
+            .zip(&sums)
+            .filter_map(|(s, sum)| {
+                let (_, d) = s.observed.iter().find(|(c, _)| c == stage)?;
+                let end = *sum.get(*d)?;
+                let before = d.checked_sub(1).and_then(|p| sum.get(p)).copied().unwrap_or(0.0);
+                Some((before + end) / 2.0)
+            })
+            .collect();
+        if !at.is_empty() {
+            candidate.thresholds.push((stage.clone(), at.iter().sum::<f64>() / at.len() as f64));
+        }
+    }
+    let mut squared = 0.0;
+    let mut n = 0usize;
+    for (season, sum) in seasons.iter().zip(&sums) {
+        for (stage, gdd) in &candidate.thresholds {
+            let Some((_, observed)) = season.observed.iter().find(|(c, _)| c == stage) else { continue };
+            // Both as fractional days, so the score does not move in whole-day steps (which left
+            // many bases tied).
+            let predicted = crossing(sum, *gdd);
+            squared += (predicted - (*observed as f64 + 0.5)).powi(2);
+            n += 1;
+        }
+    }
+    (n > 0).then(|| Fit { phenology: candidate, rmse_days: (squared / n as f64).sqrt() })
 }
 
 /// When (in fractional days from the start of day 0) a running sum first reaches `target`,

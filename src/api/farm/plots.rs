@@ -120,32 +120,58 @@ fn report(
     let stage = crop.stages.get(shown);
     let day_date = |i: usize| jan1.checked_add(time::Duration::days(i as i64)).map(|d| d.to_string());
 
-    // Bloom forecast: this season's temperatures, then each past season's as a member.
-    let mut members = Vec::new();
+    // Bloom forecast: this season's temperatures, then the weather forecast's days, then each
+    // past season's temperatures as a member; phenology fitted on the past seasons' stages
+    // when they were observed.
+    let mut seasons: Vec<bloom::Season> = Vec::new();
     for year in (date.year() - PAST_SEASONS)..date.year() {
         let Ok(first) = Date::from_calendar_date(year, time::Month::January, 1) else { continue };
         let Ok(last) = Date::from_calendar_date(year, time::Month::July, 31) else { continue };
         let query = StoreQuery::new("peony_plot")
             .range(midnight_ns(first, offset), midnight_ns(last, offset))
             .tag("device", plot)
-            .fields(["air_temp_c"]);
-        let past: BTreeMap<Date, DayTemps> = daily_min_max(&store.query(&query)?, offset).into_iter().collect();
+            .fields(["air_temp_c", "stage", "stage_observed"]);
+        let past_series = store.query(&query)?;
+        let temps: Vec<Series> = past_series.iter().filter(|s| s.field == "air_temp_c").cloned().collect();
+        let past: BTreeMap<Date, DayTemps> = daily_min_max(&temps, offset).into_iter().collect();
         // A member needs most of its spring.
         if past.len() >= 150 {
-            members.push(
-                dense(&past, first, last)
-                    .into_iter()
-                    .map(|d| d.unwrap_or(DayTemps { tmin_c: f64::NAN, tmax_c: f64::NAN }))
-                    .collect::<Vec<_>>(),
-            );
+            let days = dense(&past, first, last)
+                .into_iter()
+                .map(|d| d.unwrap_or(DayTemps { tmin_c: f64::NAN, tmax_c: f64::NAN }))
+                .collect::<Vec<_>>();
+            let observed = observed_stage_days(&past_series, crop, first, offset);
+            seasons.push(bloom::Season { days, observed });
         }
     }
-    let phenology = Phenology::of_crop(crop);
+    let members: Vec<Vec<DayTemps>> = seasons.iter().map(|s| s.days.clone()).collect();
+    let stage_codes: Vec<String> = crop.stages.iter().skip(1).map(|s| s.code.clone()).collect();
+    // Three seasons with stages or more: base, start rule and heat sums; fewer: the heat sums
+    // only (one or two springs cannot tell base temperatures apart).
+    let observed_seasons = seasons.iter().filter(|s| !s.observed.is_empty()).count();
+    let fitted = match observed_seasons {
+        0 => None,
+        1 | 2 => bloom::fit_heat_sums(&seasons, Phenology::of_crop(crop), &stage_codes),
+        _ => bloom::fit(&seasons, crop.method, &stage_codes),
+    }
+    // Stages no past season observed keep the crop table's heat sums.
+    .map(|mut fit| {
+        for (code, gdd) in Phenology::of_crop(crop).thresholds {
+            if !fit.phenology.thresholds.iter().any(|(c, _)| *c == code) {
+                fit.phenology.thresholds.push((code, gdd));
+            }
+        }
+        fit.phenology.thresholds.sort_by(|a, b| a.1.total_cmp(&b.1));
+        fit
+    });
+    let phenology = fitted.as_ref().map_or_else(|| Phenology::of_crop(crop), |f| f.phenology.clone());
+    let nwp_site = nearest_site(store, "nwp", &site);
+    let nwp_days = forecast_days(store, nwp_site.as_deref().unwrap_or(&site), date, offset)?;
     let bloom = if members.is_empty() {
         notes.push("no bloom-date range yet: it needs at least one past spring of this plot's temperatures");
         Value::Null
     } else {
-        let forecast = bloom::forecast(&phenology, &days, days.len(), &[], &members);
+        let forecast = bloom::forecast(&phenology, &days, days.len(), &nwp_days, &members);
         Value::Array(
             forecast
                 .iter()
@@ -243,7 +269,6 @@ fn report(
         }
     };
 
-    let nwp_site = nearest_site(store, "nwp", &site);
     let frost = frost_risk(
         store,
         nwp_site.as_deref().unwrap_or(&site),
@@ -264,11 +289,64 @@ fn report(
         "stage_observed": observed.and_then(|(i, t)| Some(json!({"code": crop.stages.get(i)?.code,
             "name_zh": crop.stages.get(i)?.name_zh, "at": fieldline_core::time::format_time(t, offset)}))),
         "bloom": bloom,
+        "phenology": json!({"fitted": fitted.is_some(), "base_c": phenology.base_c, "start": phenology.start,
+            "rmse_days": fitted.as_ref().map(|f| f.rmse_days), "past_seasons": seasons.len(),
+            "forecast_days_used": nwp_days.len()}),
         "et0_mm": et0.get(&date).copied(),
         "water": water,
         "frost": frost,
         "notes": notes,
     }))
+}
+
+/// Days (index from `first`) each stage of `crop` was first reported in a past season: the
+/// plot's `stage` (a stage index, as the simulator and stage sensors send) or a technician's
+/// `stage_observed` (a code or an index).
+fn observed_stage_days(series: &[Series], crop: &Crop, first: Date, offset: UtcOffset) -> Vec<(String, usize)> {
+    let mut reached: BTreeMap<usize, usize> = BTreeMap::new();
+    for s in series.iter().filter(|s| s.field == "stage" || s.field == "stage_observed") {
+        for (t, v) in &s.points {
+            let index = match v {
+                fieldline_core::FieldValue::Str(code) => crop.stages.iter().position(|st| st.code == code.trim()),
+                other => other.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(|x| x.round() as usize),
+            };
+            let Some(index) = index.filter(|i| *i < crop.stages.len()) else { continue };
+            let day = (local_date(*t, offset) - first).whole_days();
+            let Ok(day) = usize::try_from(day) else { continue };
+            // Reaching a stage means having reached every one before it.
+            for i in 1..=index {
+                let slot = reached.entry(i).or_insert(day);
+                *slot = (*slot).min(day);
+            }
+        }
+    }
+    reached.into_iter().filter_map(|(i, day)| Some((crop.stages.get(i)?.code.clone(), day))).collect()
+}
+
+/// Daily minimum and maximum air temperature of the days after `date` in the latest weather
+/// forecast run issued by the end of `date`.
+fn forecast_days(store: &Store, site: &str, date: Date, offset: UtcOffset) -> Result<Vec<DayTemps>, ApiError> {
+    let from = midnight_ns(date, offset).saturating_add(NS_PER_DAY);
+    let to = from.saturating_add(10 * NS_PER_DAY);
+    let runs = store.query(&StoreQuery::new("nwp").range(from, to).tag("site", site).fields(["air_temp_c"]))?;
+    let issued_at = |s: &Series| s.tag("issued").and_then(|i| parse_time(i, 0, UtcOffset::UTC).ok());
+    let Some(run) = runs.iter().filter(|s| issued_at(s).is_some_and(|i| i <= from)).max_by_key(|s| issued_at(s)) else {
+        return Ok(Vec::new());
+    };
+    let by_day: BTreeMap<Date, DayTemps> = daily_min_max(std::slice::from_ref(run), offset).into_iter().collect();
+    // Whole days only, in a row from the day after `date`.
+    let mut out = Vec::new();
+    let mut day = date.next_day();
+    while let Some(d) = day {
+        match by_day.get(&d) {
+            Some(t) => out.push(*t),
+            None => break,
+        }
+        day = d.next_day();
+    }
+    // The last day of a run is usually partial (it ends mid-day): leave it out.
+    out.pop();
+    Ok(out)
 }
 
 /// Last value of each local day.
