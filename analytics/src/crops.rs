@@ -69,9 +69,12 @@ pub struct CropTable(pub BTreeMap<String, Crop>);
 
 impl CropTable {
     /// The compiled-in table.
-    pub fn built_in() -> Self {
-        // Checked by a unit test; an empty table rather than a panic if that ever failed.
-        CropTable::parse(BUILT_IN).unwrap_or_default()
+    pub fn built_in() -> &'static Self {
+        // Parsed once; checked by a unit test (an empty table rather than a panic if that ever
+        // failed).
+        static TABLE: std::sync::LazyLock<CropTable> =
+            std::sync::LazyLock::new(|| CropTable::parse(BUILT_IN).unwrap_or_default());
+        &TABLE
     }
 
     /// Parses and checks a table in the built-in's TOML format.
@@ -85,7 +88,7 @@ impl CropTable {
 
     /// The built-in table with `overrides` replacing or adding whole crops.
     pub fn with_overrides(overrides: &BTreeMap<String, Crop>) -> Result<Self> {
-        let mut table = CropTable::built_in();
+        let mut table = CropTable::built_in().clone();
         for (name, crop) in overrides {
             crop.check().map_err(|problem| Error::Invalid { crop: name.clone(), problem })?;
             table.0.insert(name.clone(), crop.clone());
@@ -224,7 +227,7 @@ mod tests {
         assert_eq!(peony.stage(0.0).unwrap().name_zh, "休眠");
         assert_eq!(peony.stage(700.0).unwrap().code, "bloom");
         assert!(peony.stage(700.0).unwrap().frost_sensitive);
-        assert_eq!(CropTable::built_in(), table);
+        assert_eq!(CropTable::built_in(), &table);
     }
 
     #[test]

@@ -64,9 +64,12 @@ pub struct SpeciesTable(pub BTreeMap<String, Species>);
 
 impl SpeciesTable {
     /// The compiled-in table.
-    pub fn built_in() -> Self {
-        // Checked by a unit test; an empty table rather than a panic if that ever failed.
-        SpeciesTable::parse(BUILT_IN).unwrap_or_default()
+    pub fn built_in() -> &'static Self {
+        // Parsed once; checked by a unit test (an empty table rather than a panic if that ever
+        // failed).
+        static TABLE: std::sync::LazyLock<SpeciesTable> =
+            std::sync::LazyLock::new(|| SpeciesTable::parse(BUILT_IN).unwrap_or_default());
+        &TABLE
     }
 
     pub fn parse(text: &str) -> Result<Self> {
@@ -269,7 +272,7 @@ mod tests {
         let bollworm = table.get("helicoverpa_armigera").unwrap();
         assert_eq!((bollworm.lower_c, bollworm.upper_c), (11.0, 33.0));
         assert_eq!(table.get("spodoptera_frugiperda").unwrap().arrival_doy, Some(170));
-        assert_eq!(SpeciesTable::built_in(), table);
+        assert_eq!(SpeciesTable::built_in(), &table);
         let bad = BUILT_IN.replace("levels_light = [2.0, 8.0, 20.0, 40.0]", "levels_light = [2.0, 8.0, 8.0, 40.0]");
         assert!(SpeciesTable::parse(&bad).unwrap_err().to_string().contains("helicoverpa_armigera"));
     }
