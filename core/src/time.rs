@@ -78,6 +78,20 @@ pub fn parse_offset(s: &str) -> Result<UtcOffset, TimeError> {
     UtcOffset::from_hms(sign * h, sign * m, 0).map_err(|_| err())
 }
 
+/// Parses a calendar date `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<time::Date, TimeError> {
+    time::Date::parse(s.trim(), format_description!("[year]-[month]-[day]"))
+        .map_err(|_| TimeError(format!("{s:?} is not a date (YYYY-MM-DD)")))
+}
+
+/// The calendar date at `offset` of an instant (ns since the epoch; out of range: 1970-01-01).
+pub fn local_date(ns: i64, offset: UtcOffset) -> time::Date {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset)
+        .date()
+}
+
 /// Parses a point in time: RFC 3339, a date `YYYY-MM-DD` (midnight at `offset`), `now`, or
 /// a time relative to now (`-2h`, `+1d`). Returns ns since the epoch.
 pub fn parse_time(s: &str, now_ns: i64, offset: UtcOffset) -> Result<i64, TimeError> {
@@ -94,8 +108,7 @@ pub fn parse_time(s: &str, now_ns: i64, offset: UtcOffset) -> Result<i64, TimeEr
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return i64::try_from(t.unix_timestamp_nanos()).map_err(|_| TimeError(format!("time {s:?} out of range")));
     }
-    let date_format = format_description!("[year]-[month]-[day]");
-    if let Ok(d) = time::Date::parse(s, &date_format) {
+    if let Ok(d) = parse_date(s) {
         let t = d.midnight().assume_offset(offset);
         return i64::try_from(t.unix_timestamp_nanos()).map_err(|_| TimeError(format!("time {s:?} out of range")));
     }

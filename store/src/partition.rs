@@ -88,8 +88,7 @@ fn parse_file_stem(stem: &str) -> Option<(i64, u64)> {
 }
 
 fn parse_day_name(name: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(name, &format).ok()?;
+    let date = fieldline_core::time::parse_date(name).ok()?;
     Some(i64::from((date - time::Date::from_calendar_date(1970, time::Month::January, 1).ok()?).whole_days() as i32))
 }
 

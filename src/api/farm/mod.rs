@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::routing::get;
 use fieldline_analytics::crops::DayTemps;
-use fieldline_core::time::{now_ns, parse_offset};
+use fieldline_core::time::{local_date, now_ns, parse_date, parse_offset};
 use fieldline_store::{Series, Store};
 use serde::Deserialize;
 use time::{Date, UtcOffset};
@@ -53,21 +53,11 @@ impl DayParams {
     fn resolve(&self, state: &AppState) -> Result<(Date, UtcOffset), ApiError> {
         let offset = parse_offset(self.tz.as_deref().unwrap_or(&state.forecast.utc_offset))?;
         let date = match &self.date {
-            Some(d) => {
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                Date::parse(d.trim(), &format)
-                    .map_err(|_| ApiError::bad_request(format!("date {d:?} is not YYYY-MM-DD")))?
-            }
+            Some(d) => parse_date(d)?,
             None => local_date(now_ns(), offset),
         };
         Ok((date, offset))
     }
-}
-
-fn local_date(ns: i64, offset: UtcOffset) -> Date {
-    let utc =
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    utc.to_offset(offset).date()
 }
 
 /// Nanoseconds of local midnight starting `date`.

@@ -14,12 +14,12 @@ use fieldline_analytics::agronomy::{self, DailyHumidity, DailyWeather};
 use fieldline_analytics::bloom::{self, Phenology};
 use fieldline_analytics::crops::{Crop, DayTemps};
 use fieldline_analytics::water::{self, RootZone, WaterDay};
-use fieldline_core::time::{NS_PER_DAY, NS_PER_HOUR, NS_PER_SEC, now_ns, parse_time};
+use fieldline_core::time::{NS_PER_DAY, NS_PER_HOUR, NS_PER_SEC, local_date, now_ns, parse_time};
 use fieldline_store::{Query as StoreQuery, Series, Store};
 use serde_json::{Value, json};
 use time::{Date, UtcOffset};
 
-use super::{DayParams, daily_min_max, local_date, midnight_ns, nearest_site, respond};
+use super::{DayParams, daily_min_max, midnight_ns, nearest_site, respond};
 use crate::api::{ApiError, AppState};
 use crate::config::PlotConfig;
 

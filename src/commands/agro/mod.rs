@@ -151,13 +151,8 @@ pub fn run(args: AgroArgs) -> anyhow::Result<()> {
     }
 }
 
-fn parse_date(text: &str) -> anyhow::Result<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text.trim(), &format).with_context(|| format!("{text:?} is not a date (YYYY-MM-DD)"))
-}
-
 fn et0(args: Et0Args) -> anyhow::Result<()> {
-    let date = parse_date(&args.date)?;
+    let date = fieldline_core::time::parse_date(&args.date)?;
     let day = u32::from(date.ordinal());
     if !(-90.0..=90.0).contains(&args.lat) {
         bail!("--lat {} is not a latitude (-90 to 90)", args.lat);
@@ -264,7 +259,7 @@ fn read_temperatures(path: &std::path::Path) -> anyhow::Result<(Vec<Row>, usize)
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
         let record = record.with_context(|| format!("{}: line {line}", path.display()))?;
-        let date = parse_date(record.get(date_col).unwrap_or_default())
+        let date = fieldline_core::time::parse_date(record.get(date_col).unwrap_or_default())
             .with_context(|| format!("{}: line {line}", path.display()))?;
         if let Some(previous) = rows.last()
             && previous.date.next_day() != Some(date)
