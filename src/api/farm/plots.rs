@@ -14,7 +14,7 @@ use fieldline_analytics::agronomy::{self, DailyHumidity, DailyWeather};
 use fieldline_analytics::bloom::{self, Phenology};
 use fieldline_analytics::crops::{Crop, DayTemps};
 use fieldline_analytics::water::{self, RootZone, WaterDay};
-use fieldline_core::time::{NS_PER_DAY, NS_PER_HOUR, NS_PER_SEC, local_date, now_ns, parse_time};
+use fieldline_core::time::{NS_PER_DAY, NS_PER_HOUR, NS_PER_SEC, local_date, now_ns};
 use fieldline_store::{Query as StoreQuery, Series, Store};
 use serde_json::{Value, json};
 use time::{Date, UtcOffset};
@@ -63,6 +63,30 @@ fn dense<T: Copy>(by_date: &BTreeMap<Date, T>, first: Date, last: Date) -> Vec<O
     out
 }
 
+/// Daily temperatures from `first` to `last`, a day without any as NaN (it adds no degree days).
+fn dense_temps(by_date: &BTreeMap<Date, DayTemps>, first: Date, last: Date) -> Vec<DayTemps> {
+    dense(by_date, first, last)
+        .into_iter()
+        .map(|d| d.unwrap_or(DayTemps { tmin_c: f64::NAN, tmax_c: f64::NAN }))
+        .collect()
+}
+
+/// The stage of `crop` a stage reading names: its code, or its index as a whole number.
+fn stage_index(crop: &Crop, value: &fieldline_core::FieldValue) -> Option<usize> {
+    let index = match value {
+        fieldline_core::FieldValue::Str(code) => crop.stages.iter().position(|st| st.code == code.trim()),
+        other => other.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0).map(|x| x as usize),
+    };
+    index.filter(|i| *i < crop.stages.len())
+}
+
+/// The latest weather-forecast run (one series per `issued` tag) issued by `by` (ns): a later
+/// run would be hindsight for a past day.
+fn latest_run(runs: &[Series], by: i64) -> Option<&Series> {
+    let issued_at = |s: &Series| s.tag("issued").and_then(crate::jobs::forecast::parse_issued);
+    runs.iter().filter(|s| !s.points.is_empty() && issued_at(s).is_some_and(|i| i <= by)).max_by_key(|s| issued_at(s))
+}
+
 fn field<'a>(series: &'a [Series], name: &str) -> Vec<&'a Series> {
     series.iter().filter(|s| s.field == name).collect()
 }
@@ -95,10 +119,7 @@ fn report(
         daily_min_max(&series.iter().filter(|s| s.field == "air_temp_c").cloned().collect::<Vec<_>>(), offset)
             .into_iter()
             .collect();
-    let days: Vec<DayTemps> = dense(&temps, jan1, date)
-        .into_iter()
-        .map(|d| d.unwrap_or(DayTemps { tmin_c: f64::NAN, tmax_c: f64::NAN }))
-        .collect();
+    let days = dense_temps(&temps, jan1, date);
     let acc = crop.accumulate(&days);
     let gdd = acc.daily.last().map_or(0.0, |(_, sum)| *sum);
     let modelled = crop.stage_index(gdd);
@@ -108,13 +129,7 @@ fn report(
         .iter()
         .filter(|s| s.field == "stage_observed")
         .flat_map(|s| s.points.iter())
-        .filter_map(|(t, v)| {
-            let index = match v {
-                fieldline_core::FieldValue::Str(code) => crop.stages.iter().position(|st| st.code == code.trim()),
-                other => other.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0).map(|x| x as usize),
-            };
-            Some((index.filter(|i| *i < crop.stages.len())?, *t))
-        })
+        .filter_map(|(t, v)| Some((stage_index(crop, v)?, *t)))
         .max_by_key(|(_, t)| *t);
     let shown = observed.map_or(modelled, |(i, _)| i.max(modelled));
     let stage = crop.stages.get(shown);
@@ -136,10 +151,7 @@ fn report(
         let past: BTreeMap<Date, DayTemps> = daily_min_max(&temps, offset).into_iter().collect();
         // A member needs most of its spring.
         if past.len() >= 150 {
-            let days = dense(&past, first, last)
-                .into_iter()
-                .map(|d| d.unwrap_or(DayTemps { tmin_c: f64::NAN, tmax_c: f64::NAN }))
-                .collect::<Vec<_>>();
+            let days = dense_temps(&past, first, last);
             let observed = observed_stage_days(&past_series, crop, first, offset);
             seasons.push(bloom::Season { days, observed });
         }
@@ -306,11 +318,7 @@ fn observed_stage_days(series: &[Series], crop: &Crop, first: Date, offset: UtcO
     let mut reached: BTreeMap<usize, usize> = BTreeMap::new();
     for s in series.iter().filter(|s| s.field == "stage" || s.field == "stage_observed") {
         for (t, v) in &s.points {
-            let index = match v {
-                fieldline_core::FieldValue::Str(code) => crop.stages.iter().position(|st| st.code == code.trim()),
-                other => other.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(|x| x.round() as usize),
-            };
-            let Some(index) = index.filter(|i| *i < crop.stages.len()) else { continue };
+            let Some(index) = stage_index(crop, v) else { continue };
             let day = (local_date(*t, offset) - first).whole_days();
             let Ok(day) = usize::try_from(day) else { continue };
             // Reaching a stage means having reached every one before it.
@@ -329,10 +337,7 @@ fn forecast_days(store: &Store, site: &str, date: Date, offset: UtcOffset) -> Re
     let from = midnight_ns(date, offset).saturating_add(NS_PER_DAY);
     let to = from.saturating_add(10 * NS_PER_DAY);
     let runs = store.query(&StoreQuery::new("nwp").range(from, to).tag("site", site).fields(["air_temp_c"]))?;
-    let issued_at = |s: &Series| s.tag("issued").and_then(|i| parse_time(i, 0, UtcOffset::UTC).ok());
-    let Some(run) = runs.iter().filter(|s| issued_at(s).is_some_and(|i| i <= from)).max_by_key(|s| issued_at(s)) else {
-        return Ok(Vec::new());
-    };
+    let Some(run) = latest_run(&runs, from) else { return Ok(Vec::new()) };
     let by_day: BTreeMap<Date, DayTemps> = daily_min_max(std::slice::from_ref(run), offset).into_iter().collect();
     // Whole days only, in a row from the day after `date`.
     let mut out = Vec::new();
@@ -447,13 +452,7 @@ fn frost_risk(
     let from = midnight_ns(date, offset).saturating_add(NS_PER_DAY).min(now_ns().max(midnight_ns(date, offset)));
     let to = from.saturating_add(72 * NS_PER_HOUR);
     let runs = store.query(&StoreQuery::new("nwp").range(from, to).tag("site", site).fields(["air_temp_c"]))?;
-    // The latest run issued by then (a later one would be hindsight for a past day).
-    let issued_at = |s: &Series| s.tag("issued").and_then(|i| parse_time(i, 0, UtcOffset::UTC).ok());
-    let latest = runs
-        .iter()
-        .filter(|s| !s.points.is_empty() && issued_at(s).is_some_and(|i| i <= from))
-        .max_by_key(|s| issued_at(s));
-    let Some(run) = latest else {
+    let Some(run) = latest_run(&runs, from) else {
         return Ok(json!({"level": null, "note": "no weather forecast for the site covers the next 72 h"}));
     };
     let (min_t, min_at) = run

@@ -413,6 +413,6 @@ fn power_span(ctx: &JobContext, site: &str) -> Option<(i64, i64)> {
 
 /// An `issued` tag (an NWP run's or a stored forecast's): RFC 3339 as fieldline and the
 /// simulator write it, or unix seconds.
-fn parse_issued(tag: &str) -> Option<i64> {
+pub(crate) fn parse_issued(tag: &str) -> Option<i64> {
     parse_data_time(tag, UtcOffset::UTC, EpochNumbers::Seconds)
 }
