@@ -13,7 +13,6 @@ use fieldline_analytics::agronomy::DegreeDayMethod;
 use fieldline_analytics::bloom::{self, Phenology, Season};
 use fieldline_analytics::crops::{CropTable, DayTemps};
 use fieldline_sim::{DeviceInfo, Kind, Row, RowSink, Scenario, SimOptions, Simulation};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 #[derive(Debug, Args)]
@@ -146,27 +145,13 @@ pub fn run(args: BloomEvalArgs) -> anyhow::Result<()> {
     }
     // One site, one peony plot, nothing else: the rest of Heze is not needed for a spring.
     let mut scenario = Scenario::load(&args.scenario)?;
-    scenario.sites.retain(|s| !s.plots.is_empty());
-    scenario.sites.truncate(1);
-    for site in &mut scenario.sites {
-        site.wind_farm = None;
-        site.pv_plant = None;
-        site.traps.clear();
-        site.met_station = None;
-        site.nwp = None;
-        site.plots.truncate(1);
-    }
+    super::farm_only(&mut scenario, super::Keep::OnePlot);
     if scenario.sites.is_empty() {
         bail!("scenario {} has no peony plot", args.scenario);
     }
     scenario.climate.seasonal_anomaly_sd_c = args.seasonal_anomaly_sd;
     let truth_base = scenario.peony.base_temp_c;
-    let bar = ProgressBar::new(args.seeds);
-    bar.set_style(
-        ProgressStyle::with_template("simulating springs [{bar:30}] {pos}/{len} {elapsed_precise}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = crate::commands::progress(args.seeds, "simulating springs");
     let mut springs = Vec::new();
     let mut plot = String::new();
     for seed in 1..=args.seeds {

@@ -142,6 +142,36 @@ struct GddArgs {
     json: bool,
 }
 
+/// The scenario reduced to the sites that have what `keep` asks for, with everything else
+/// removed from them (wind, PV, met station, weather feed, and the plots or traps `keep` does
+/// not want): an evaluation simulates only what it scores.
+fn farm_only(scenario: &mut fieldline_sim::Scenario, keep: Keep) {
+    scenario.sites.retain(|s| match keep {
+        Keep::OnePlot => !s.plots.is_empty(),
+        Keep::Traps => !s.traps.is_empty(),
+    });
+    if keep == Keep::OnePlot {
+        scenario.sites.truncate(1);
+    }
+    for site in &mut scenario.sites {
+        (site.wind_farm, site.pv_plant, site.met_station, site.nwp) = (None, None, None, None);
+        match keep {
+            Keep::OnePlot => {
+                site.traps.clear();
+                site.plots.truncate(1);
+            }
+            Keep::Traps => site.plots.clear(),
+        }
+    }
+}
+
+/// What [`farm_only`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    OnePlot,
+    Traps,
+}
+
 pub fn run(args: AgroArgs) -> anyhow::Result<()> {
     match args.command {
         AgroCommand::Et0(args) => et0(args),

@@ -12,7 +12,6 @@ use anyhow::{Context, bail};
 use clap::Args;
 use fieldline_analytics::pests::{self, SpeciesTable, TrapType};
 use fieldline_sim::{DeviceInfo, Kind, Row, RowSink, Scenario, SimOptions, Simulation};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 #[derive(Debug, Args)]
@@ -62,14 +61,7 @@ pub fn run(args: PestEvalArgs) -> anyhow::Result<()> {
         bail!("need --seeds ≥ 1 and --warning-level 2..=5");
     }
     let mut scenario = Scenario::load(&args.scenario)?;
-    scenario.sites.retain(|s| !s.traps.is_empty());
-    for site in &mut scenario.sites {
-        site.wind_farm = None;
-        site.pv_plant = None;
-        site.plots.clear();
-        site.met_station = None;
-        site.nwp = None;
-    }
+    super::farm_only(&mut scenario, super::Keep::Traps);
     if scenario.sites.is_empty() {
         bail!("scenario {} has no pest traps", args.scenario);
     }
@@ -83,12 +75,7 @@ pub fn run(args: PestEvalArgs) -> anyhow::Result<()> {
     let start = time::Date::from_calendar_date(args.year, time::Month::April, 1)?.midnight().assume_offset(offset);
     let end = time::Date::from_calendar_date(args.year, time::Month::November, 1)?.midnight().assume_offset(offset);
     let table = SpeciesTable::built_in();
-    let bar = ProgressBar::new(args.seeds);
-    bar.set_style(
-        ProgressStyle::with_template("simulating seasons [{bar:30}] {pos}/{len} {elapsed_precise}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = crate::commands::progress(args.seeds, "simulating seasons");
     let mut leads: Vec<i64> = Vec::new();
     let mut missed = 0usize;
     let (mut warning_days, mut false_warning_days, mut trap_days) = (0usize, 0usize, 0usize);

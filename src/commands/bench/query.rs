@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::commands::progress;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use fieldline_core::time::{NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, format_time, parse_offset, parse_time};
 use fieldline_sim::output::LineProtocolSink;
 use fieldline_sim::{Scenario, SimOptions, Simulation};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::Value;
 use time::UtcOffset;
 
@@ -360,18 +361,6 @@ pub fn median(values: &mut [f64]) -> f64 {
         n if n % 2 == 1 => values[n / 2],
         n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
-}
-
-/// A spinner-free progress bar in the style of the other long commands.
-pub fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
 }
 
 /// The simulator's readings as line-protocol batches, generated once for every engine.
