@@ -36,6 +36,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Crops and plots of the farm views.
     pub agro: AgroConfig,
+    /// The daily 产业大脑 feed: its recipients and what each may receive.
+    pub brain: crate::brain::BrainConfig,
 }
 
 /// `[agro]` section: which crop each plot grows and on what soil, and crop table overrides.
@@ -412,6 +414,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/fieldline.toml");
         let c = Config::load(&path).unwrap();
         c.schema.check().unwrap();
+        assert_eq!(c.brain.recipients[0].secret_env.as_deref(), Some("FIELDLINE_BRAIN_SECRET"));
+        assert_eq!(c.brain.build_after_minutes().unwrap(), 30);
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/fieldline"));
         assert_eq!(c.store.retention_days.get("_deadletter"), Some(&30));
     }

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod brain;
 pub mod commands;
 pub mod config;
 pub mod detectors;

@@ -39,6 +39,8 @@ pub enum Error {
     HttpConfig(String),
     #[error("{0}")]
     AgroConfig(String),
+    #[error("[brain] {0}")]
+    Brain(#[from] crate::brain::Error),
     #[error("cannot start the MQTT endpoint on {addr}: {source}")]
     MqttBind { addr: String, source: std::io::Error },
     #[error("broker: {0}")]
@@ -83,6 +85,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     config.schema.check()?;
     config.http.check().map_err(Error::HttpConfig)?;
     config.agro.check().map_err(Error::AgroConfig)?;
+    config.brain.check()?;
     // Before anything opens: a missing or bad certificate is a start-up error naming the file.
     let http_tls = config.http.tls.as_ref().map(api::load_tls).transpose()?;
     let data_dir = config.data_dir.clone();
@@ -134,6 +137,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             .await
             .map_err(|e| store::Error::Other(e.to_string()))??
     };
+    let brain = crate::brain::Brain::start(config.brain.clone(), &config.data_dir, outbox.clone(), stop_rx.clone())?;
+    let agro = Arc::new(config.agro.clone());
     let job_ctx = JobContext {
         store: store.clone(),
         outbox: outbox.clone(),
@@ -141,6 +146,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         alerts: alerts.clone(),
         data_dir: config.data_dir.clone(),
         max_future_secs: config.ingest.max_future_secs,
+        brain: brain.clone(),
+        agro: agro.clone(),
     };
     let jobs =
         jobs::spawn(config.forecast.clone(), config.alerts.clone(), config.schema.clone(), job_ctx, stop_rx.clone());
@@ -152,7 +159,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         outbox: outbox.clone(),
         started,
         forecast: Arc::new(config.forecast.clone()),
-        agro: Arc::new(config.agro.clone()),
+        agro,
+        brain,
         alerts,
         tls: http_tls,
         sessions: api::Sessions::default(),

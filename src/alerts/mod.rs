@@ -24,7 +24,7 @@ use fieldline_store as store;
 mod lifecycle;
 mod message;
 mod record;
-mod webhook;
+pub(crate) mod webhook;
 
 pub use lifecycle::{Alerts, Origin};
 pub use message::Severity;

@@ -42,7 +42,7 @@ pub(super) fn spawn_webhook(
 }
 
 /// The webhook's HTTP client: rustls with the OS trust store, plus the certificates in `ca`.
-fn webhook_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, Error> {
+pub(crate) fn webhook_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, Error> {
     let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10)).use_rustls_tls();
     if let Some(path) = ca {
         let pem = std::fs::read(path)

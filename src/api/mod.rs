@@ -5,8 +5,9 @@
 
 mod alerts;
 pub mod auth;
+mod brain;
 pub mod conn;
-mod farm;
+pub(crate) mod farm;
 mod forecasts;
 mod meta;
 mod query;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Crops and plots of the farm views.
     pub agro: Arc<crate::config::AgroConfig>,
     pub alerts: Alerts,
+    /// The 产业大脑 feed's ledger (bundles, deliveries).
+    pub brain: crate::brain::Brain,
     /// The loaded `[http.tls]` certificate: present = HTTPS (and Secure cookies).
     pub tls: Option<TlsAcceptor>,
     /// Signed-in dashboard sessions.
@@ -124,6 +127,7 @@ pub fn app(state: AppState) -> Router {
         .merge(forecasts::routes())
         .merge(alerts::routes())
         .merge(farm::routes())
+        .merge(brain::routes())
         .merge(query::routes())
         .merge(write::routes())
         .merge(web::routes())

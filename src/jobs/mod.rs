@@ -1,11 +1,12 @@
-//! Background jobs of `serve`: power forecasts ([`forecast`]) and anomaly detection with
-//! alerts ([`detect`]), each a loop that wakes on its own tick and runs whatever is due on the
+//! Background jobs of `serve`: power forecasts ([`forecast`]), anomaly detection with
+//! alerts ([`detect`]) and the daily 产业大脑 bundle ([`brain`]), each a loop that wakes on its own tick and runs whatever is due on the
 //! blocking pool, so the runtime never stalls and a long model training never delays alerts.
 //!
 //! Jobs run on the *data clock*: the later of the wall clock and the newest reading. On a live
 //! site that is the wall clock; in the accelerated demo (and when replaying history) simulated
 //! time runs ahead of it and the jobs follow the data.
 
+pub mod brain;
 pub mod detect;
 pub mod forecast;
 
@@ -30,6 +31,10 @@ pub struct JobContext {
     /// Ingest's `max_future_secs`: no job clock moves further than this past the wall clock,
     /// whatever the store holds.
     pub max_future_secs: i64,
+    /// The 产业大脑 feed's ledger and deliveries.
+    pub brain: crate::brain::Brain,
+    /// Crops and plots, for the feed's plot indicators.
+    pub agro: std::sync::Arc<crate::config::AgroConfig>,
 }
 
 impl JobContext {
@@ -55,6 +60,12 @@ pub fn spawn(
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let mut loops = Vec::new();
+    if ctx.brain.config.enabled {
+        let tick = ctx.brain.config.tick_secs;
+        let (brain, agro, forecast) = (ctx.brain.clone(), ctx.agro.clone(), std::sync::Arc::new(forecast.clone()));
+        let make = move || brain::BrainJob { brain: brain.clone(), agro: agro.clone(), forecast: forecast.clone() };
+        loops.push(tokio::spawn(run_loop(tick, make, |j, ctx| j.tick(ctx), |_, _| {}, ctx.clone(), stop.clone())));
+    }
     if forecast.enabled {
         let tick = forecast.tick_secs;
         let make = move || forecast::Forecaster::new(forecast.clone());

@@ -38,6 +38,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.data_dir = data_dir.to_path_buf();
     config.http.listen = "127.0.0.1:0".into();
     config.mqtt.listen = "127.0.0.1:0".into();
+    // The daily 产业大脑 bundle publishes on MQTT and writes files: only tests/brain.rs wants it.
+    config.brain.enabled = false;
     config
 }
 

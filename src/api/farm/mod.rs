@@ -4,8 +4,8 @@
 //! `fieldline_analytics::{pests, crops, bloom, water, agronomy}`, these modules read the store
 //! and date the days.
 
-mod plots;
-mod traps;
+pub(crate) mod plots;
+pub(crate) mod traps;
 
 use std::collections::BTreeMap;
 
@@ -61,7 +61,7 @@ impl DayParams {
 }
 
 /// Nanoseconds of local midnight starting `date`.
-fn midnight_ns(date: Date, offset: UtcOffset) -> i64 {
+pub(crate) fn midnight_ns(date: Date, offset: UtcOffset) -> i64 {
     let t = date.midnight().assume_offset(offset);
     i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }

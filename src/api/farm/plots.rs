@@ -21,7 +21,8 @@ use time::{Date, UtcOffset};
 
 use super::{DayParams, daily_min_max, midnight_ns, nearest_site, respond};
 use crate::api::{ApiError, AppState};
-use crate::config::PlotConfig;
+use crate::config::{AgroConfig, PlotConfig};
+use crate::jobs::forecast::ForecastConfig;
 
 /// Height of the met station's anemometer (m); converted to 2 m for ET0.
 const WIND_HEIGHT_M: f64 = 10.0;
@@ -35,17 +36,28 @@ pub async fn plot(
     Path(plot): Path<String>,
     Query(params): Query<DayParams>,
 ) -> Result<Response, ApiError> {
-    let store = state.store.clone();
-    let place = (state.forecast.latitude, state.forecast.altitude_m);
-    let settings = state.agro.plot(&plot);
-    let crop = state
-        .agro
+    let (store, agro, forecast) = (state.store.clone(), state.agro.clone(), state.forecast.clone());
+    respond(&state, &params, move |date, offset| view(&store, &agro, &forecast, &plot, date, offset)).await
+}
+
+/// The view of `plot` on `date` as the API serves it (the 产业大脑 bundle curates it): its
+/// crop and soil from `[agro]`, its place from `[forecast]`.
+pub(crate) fn view(
+    store: &Store,
+    agro: &AgroConfig,
+    forecast: &ForecastConfig,
+    plot: &str,
+    date: Date,
+    offset: UtcOffset,
+) -> Result<Value, ApiError> {
+    let settings = agro.plot(plot);
+    let crop = agro
         .crop_table()
         .map_err(ApiError::internal)?
         .get(&settings.crop)
         .cloned()
         .ok_or_else(|| ApiError::internal(format!("plot {plot}: crop {} is not in the table", settings.crop)))?;
-    respond(&state, &params, move |date, offset| report(&store, &plot, &settings, &crop, date, offset, place)).await
+    report(store, plot, &settings, &crop, date, offset, (forecast.latitude, forecast.altitude_m))
 }
 
 /// Daily values of `series` from `first` (local dates) on, dense: a day without a value is

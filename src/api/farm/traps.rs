@@ -34,8 +34,14 @@ pub async fn trap(
     respond(&state, &params, move |date, offset| report(&store, &trap, date, offset)).await
 }
 
-/// The season (1 January to `date`, local) of every species `trap` catches.
-fn report(store: &fieldline_store::Store, trap: &str, date: Date, offset: UtcOffset) -> Result<Value, ApiError> {
+/// The season (1 January to `date`, local) of every species `trap` catches: the view the API
+/// serves and the 产业大脑 bundle curates.
+pub(crate) fn report(
+    store: &fieldline_store::Store,
+    trap: &str,
+    date: Date,
+    offset: UtcOffset,
+) -> Result<Value, ApiError> {
     let season_start = Date::from_calendar_date(date.year(), time::Month::January, 1).map_err(ApiError::internal)?;
     let start_ns = midnight_ns(season_start, offset);
     // Trap day `date` runs to noon the next day.
