@@ -276,6 +276,32 @@ async fn a_plot_with_a_past_spring_gets_a_bloom_range() {
     let flowering = bloom.iter().find(|s| s["stage"] == "bloom").unwrap();
     let p50 = flowering["p50"].as_str().unwrap();
     assert!(("2026-04-10"..="2026-04-25").contains(&p50), "{body}");
+
+    // The same forecast at the command line, from the data dir once the server has stopped
+    // (while it runs, the data dir is refused as in use).
+    let bloom_cli = |dir: &std::path::Path, json: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fieldline"));
+        cmd.args(["agro", "bloom", "--plot", "p2", "--issued", "2026-03-01", "--data"]).arg(dir);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let common::TestServer { running, dir, .. } = server;
+    let refused = bloom_cli(dir.path(), true);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by another fieldline"), "{refused:?}");
+    running.shutdown().await.unwrap();
+    let out = bloom_cli(dir.path(), true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["bloom"], body["bloom"]);
+    assert_eq!(cli["phenology"], body["phenology"]);
+    let out = bloom_cli(dir.path(), false);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("fitted to past springs' stages"), "{table}");
+    let row = table.lines().find(|l| l.starts_with("bloom ")).unwrap();
+    assert!(row.contains(p50), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,9 @@ pub enum Error {
     Other(String),
     #[error("store is shutting down")]
     ShuttingDown,
+    /// Another process (or another open store in this one) has the data dir.
+    #[error("data dir {} is in use by another fieldline (it holds {}); stop it first, or ask it over its API", dir.display(), dir.join(LOCK_FILE).display())]
+    InUse { dir: PathBuf },
     /// A Parquet file failed its checksum or could not be decoded; the store moves it to
     /// quarantine.
     #[error("damaged partition {}: {detail}; it was moved to quarantine and its data is no longer served", path.display())]
@@ -320,6 +323,9 @@ struct Shared {
     snapshot_failure: Mutex<Option<SnapshotFailure>>,
     /// Generation of the next partition file written by a snapshot.
     next_generation: AtomicU64,
+    /// The data dir's lock (`LOCK`, flock'ed): one store per data dir, released at shutdown
+    /// or when the last handle drops.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Shared {
@@ -388,10 +394,31 @@ pub struct SeriesInfo {
     pub count: u64,
 }
 
+/// The lock file in a data dir.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Takes the data dir's lock. A store of this process that was just dropped may still be
+/// releasing it (its writer thread finishes the last batch first): wait up to 3 s for it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join(LOCK_FILE))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::InUse { dir: data_dir.to_path_buf() }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store under `data_dir`, replaying the WAL.
     pub fn open(data_dir: &Path, config: StoreConfig) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
+        let lock = lock_data_dir(data_dir)?;
         let root = data_dir.to_path_buf();
         let metrics = StoreMetrics::default();
         let mut catalog = Catalog::default();
@@ -433,6 +460,7 @@ impl Store {
             config: config.clone(),
             snapshot_failure: Mutex::new(None),
             next_generation: AtomicU64::new(next_generation),
+            lock: Mutex::new(Some(lock)),
         });
         let (tx, rx) = flume::bounded(config.queue_capacity.max(1));
         let thread = writer::spawn(shared.clone(), wal, rx)?;
@@ -526,6 +554,10 @@ impl Store {
                 .await
                 .map_err(Error::other)?
                 .map_err(|_| Error::Other("writer thread panicked".into()))?;
+        }
+        // Everything is on disk: the data dir is free for the next store.
+        if let Ok(mut lock) = self.shared.lock.lock() {
+            lock.take();
         }
         Ok(())
     }

@@ -108,3 +108,17 @@ async fn buffer_parquet_and_restart_give_the_same_answers() {
     check(&reopened);
     reopened.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn one_store_per_data_dir_until_it_shuts_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let second = Store::open(dir.path(), StoreConfig::default()).unwrap_err();
+    assert!(matches!(second, fieldline_store::Error::InUse { .. }), "{second}");
+    assert!(second.to_string().contains("in use by another fieldline"), "{second}");
+    store.shutdown().await.unwrap();
+    // Free once the first one is shut down, even while handles to it remain.
+    let again = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    again.shutdown().await.unwrap();
+    drop(store);
+}

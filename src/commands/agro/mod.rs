@@ -1,12 +1,14 @@
 //! `fieldline agro`: agronomy at the command line, for an agronomist checking numbers by hand.
 //! `et0` works out one day's FAO-56 Penman–Monteith reference evapotranspiration and prints
 //! every term of the equation beside the answer; `gdd` turns a CSV of daily minimum and
-//! maximum temperatures into the season's degree days (and a crop's stages); `bloom-eval`
+//! maximum temperatures into the season's degree days (and a crop's stages); `bloom` prints a
+//! plot's stage-date forecast as issued on a day, from a data dir (`bloom.rs`); `bloom-eval`
 //! scores the peony stage-date forecast on simulated springs (`bloom_eval.rs`), `pest-eval`
 //! the traps' warning levels against simulated outbreaks (`pest_eval.rs`). The arithmetic
 //! lives in `fieldline_analytics::{agronomy, crops}`; this module reads arguments and files
 //! and prints.
 
+mod bloom;
 mod bloom_eval;
 mod pest_eval;
 
@@ -35,6 +37,8 @@ enum AgroCommand {
     Et0(Et0Args),
     /// A season's degree days from a CSV of daily minimum and maximum temperatures.
     Gdd(GddArgs),
+    /// A plot's stage-date (bloom) forecast as issued on a day, from a fieldline data dir.
+    Bloom(bloom::BloomArgs),
     /// The peony stage-date (bloom) forecast scored on simulated springs against the naive forecast.
     BloomEval(bloom_eval::BloomEvalArgs),
     /// The pest traps' warning levels against simulated outbreaks: when the level rises, and how often it warns of nothing.
@@ -176,6 +180,7 @@ pub fn run(args: AgroArgs) -> anyhow::Result<()> {
     match args.command {
         AgroCommand::Et0(args) => et0(args),
         AgroCommand::Gdd(args) => gdd(args),
+        AgroCommand::Bloom(args) => bloom::run(args),
         AgroCommand::BloomEval(args) => bloom_eval::run(args),
         AgroCommand::PestEval(args) => pest_eval::run(args),
     }
