@@ -15,7 +15,8 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_backfills_streams_detects_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = ServeProcess::run("demo", dir.path(), &["--days", "8", "--catch-up", "2h", "--speed", "300"]);
+    let args = ["--days", "8", "--catch-up", "2h", "--speed", "300", "--past-springs", "0"];
+    let mut demo = ServeProcess::run("demo", dir.path(), &args);
     demo.wait_line("backfilled ");
 
     let client = reqwest::Client::new();
@@ -42,6 +43,35 @@ async fn the_demo_backfills_streams_detects_and_stops_cleanly() {
     .await;
     assert!(checked >= 2_000.0);
 
+    let status = terminate(&mut demo.child).expect("the demo exits");
+    assert!(status.success(), "demo exited with {status}");
+}
+
+/// `--start` replays a past spring as if it were now: the server's "today" is the start date,
+/// and the plot view has a bloom range from the backfilled past spring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_replays_a_past_spring() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--start", "2026-04-10", "--days", "3", "--past-springs", "1", "--catch-up", "1h", "--speed", "300"];
+    let mut demo = ServeProcess::run("demo", dir.path(), &args);
+    demo.wait_line("past spring 2025 of the peony plots");
+    demo.wait_line("backfilled ");
+    let client = reqwest::Client::new();
+    let plot: Value = client
+        .get(format!("http://{}/api/v1/farm/plots/plot1", demo.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plot["date"], "2026-04-10", "{plot}");
+    let bloom = plot["bloom"].as_array().unwrap_or_else(|| panic!("no bloom range: {plot}"));
+    let flowering = bloom.iter().find(|s| s["stage"] == "bloom").unwrap();
+    assert_eq!(flowering["members"], 1, "{plot}");
+    // Stored springs reached bloom between April and May: so does the forecast, or it is reached.
+    let day = flowering["reached"].as_str().or(flowering["p50"].as_str()).unwrap();
+    assert!(("2026-03-15".."2026-06-01").contains(&day), "{plot}");
     let status = terminate(&mut demo.child).expect("the demo exits");
     assert!(status.success(), "demo exited with {status}");
 }

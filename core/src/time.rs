@@ -4,6 +4,7 @@
 //! `1h30m`, `7d`) and fixed UTC offsets (`+08:00`); and the one parser of the times found in
 //! data files ([`parse_data_time`]: CSV time columns, ground-truth records, `issued` tags).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -20,7 +21,18 @@ pub const SECS_PER_DAY: i64 = 86_400;
 /// Current wall-clock time in nanoseconds since the Unix epoch.
 pub fn now_ns() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX).saturating_add(CLOCK_OFFSET_NS.load(Ordering::Relaxed))
+}
+
+/// What [`now_ns`] adds to the system clock; 0 unless [`set_clock_offset_ns`] was called.
+static CLOCK_OFFSET_NS: AtomicI64 = AtomicI64::new(0);
+
+/// Moves this process's "now" by `offset_ns` from the system clock: `fieldline demo --start`
+/// replays a past season as if it were happening, so ingest's future check, the jobs' clocks
+/// and the views' "today" all agree with the simulated readings. Everything that asks the time
+/// asks [`now_ns`]; set it before anything runs.
+pub fn set_clock_offset_ns(offset_ns: i64) {
+    CLOCK_OFFSET_NS.store(offset_ns, Ordering::Relaxed);
 }
 
 /// Why a time, duration or offset did not parse.

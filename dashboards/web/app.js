@@ -62,7 +62,8 @@ function el(tag, attrs = {}, ...children) {
 const fmt = (x, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toFixed(d));
 const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + " %");
 const localTime = (iso) => iso.replace("T", " ").replace(/(:\d\d)(\.\d+)?(\+08:00|Z)$/, "$1");
-const isoHoursAgo = (h) => new Date(Date.now() - h * 3600e3).toISOString();
+// Relative to the server's clock, not the browser's: `demo --start` replays a past season.
+const hoursAgo = (h) => `-${h}h`;
 
 function message(text, cls = "muted") { return el("p", { class: cls }, text); }
 
@@ -169,7 +170,7 @@ async function energy() {
   const site = sites.includes(wanted) ? wanted : sites[0];
   const picker = el("select", { onchange: (e) => { location.hash = `#/energy?site=${e.target.value}`; } },
     sites.map((s) => { const o = el("option", { value: s }, s); if (s === site) o.selected = true; return o; }));
-  const since = isoHoursAgo(72);
+  const since = hoursAgo(72);
   const [power, st, us, acc] = await Promise.all([
     api(`/api/v1/query?measurement=plant&field=power_mw&site=${site}&start=${since}&every=15m&agg=mean&tz=${TZ}`),
     api(`/api/v1/forecasts?site=${site}&horizon=short_term&tz=${TZ}`).catch(() => null),
@@ -227,7 +228,7 @@ function dailyCatch(points) {
 }
 
 async function farm() {
-  const since = isoHoursAgo(24 * 14);
+  const since = hoursAgo(24 * 14);
   const [moisture, soilT, airT, stage, traps] = await Promise.all([
     api(`/api/v1/query?measurement=peony_plot&field=soil_vwc_pct&start=${since}&every=1h&agg=mean&tz=${TZ}`),
     api(`/api/v1/query?measurement=peony_plot&field=soil_temp_c&start=${since}&every=1h&agg=mean&tz=${TZ}`),

@@ -16,7 +16,7 @@
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Map, Value as Json};
@@ -276,8 +276,9 @@ impl RowSink for Messages {
     }
 }
 
+/// Now, as the process sees it (`fieldline demo --start` moves it to a past season).
 fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    fieldline_core::time::now_ns() as f64 / 1e9
 }
 
 /// Streams `sim` live to the broker until `until`, or until `stop` resolves. Ground truth of

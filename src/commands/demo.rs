@@ -3,6 +3,10 @@
 //! HTTP, then streams live readings over MQTT to the server's own endpoint (or the broker it
 //! reads from), until SIGINT/SIGTERM.
 //!
+//! Before the history, `--past-springs` springs of the peony plots alone are backfilled (the
+//! bloom forecast's ensemble). `--start DATE` moves the whole process's clock
+//! (`fieldline_core::time::set_clock_offset_ns`) so a past spring plays as if it were now.
+//!
 //! Time mapping: the backfill covers `[now − days − catch-up, now − catch-up)`; the live
 //! stream starts there and runs `--speed` times faster than the wall clock until it has
 //! caught up with now (6 h at 60× take 6 minutes), then continues in real time, so no
@@ -26,7 +30,12 @@ minute for 60 days), then streams live over MQTT at --speed until the simulated 
 caught up with the wall clock, and continues in real time: SCADA, inverters, plant meters
 and met stations every minute, peony plots every 10 minutes, pest traps hourly, NWP
 forecasts as issued. Without --data-dir (or --config) the data lives in a temporary
-directory that is deleted on exit.";
+directory that is deleted on exit.
+
+Before the history, --past-springs springs of the peony plots alone (1 January to 31 July)
+are backfilled: the bloom forecast's ensemble members and the stage dates it is fitted to.
+To watch a spring rather than today's season, move the demo's clock:
+  fieldline demo --start 2026-04-20      # bloom in Heze, the first moth flights in May";
 
 /// `fieldline demo`
 #[derive(Debug, Args)]
@@ -52,6 +61,48 @@ pub struct DemoArgs {
     /// Append the ground truth of injected faults to FILE.
     #[arg(long, value_name = "FILE")]
     pub ground_truth: Option<PathBuf>,
+    /// Replay another season: the demo's clock (the server's "now", its jobs and views) starts
+    /// on this local date at today's time of day, with --days of history before it.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub start: Option<String>,
+    /// Springs (1 January to 31 July) of the peony plots backfilled before the history: the
+    /// bloom forecast's ensemble members and the stage dates its phenology is fitted to.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub past_springs: u32,
+}
+
+/// The peony plots' springs of the `past_springs` years before the history's: 1 January to
+/// 31 July (or the history's start), with a year-to-year spread of spring temperatures
+/// (`seasonal_anomaly_sd_c` 1.5 °C unless the scenario sets one) so the bloom range has width.
+async fn backfill_past_springs(
+    scenario: &Scenario,
+    args: &DemoArgs,
+    history_start: i64,
+    http: &HttpOptions,
+) -> anyhow::Result<()> {
+    let mut plots = scenario.clone();
+    super::agro::farm_only(&mut plots, super::agro::Keep::Plots);
+    if plots.sites.is_empty() || args.past_springs == 0 {
+        return Ok(());
+    }
+    if plots.climate.seasonal_anomaly_sd_c == 0.0 {
+        plots.climate.seasonal_anomaly_sd_c = 1.5;
+    }
+    let offset = fieldline_core::time::parse_offset(&scenario.timezone)?;
+    let this_year = fieldline_core::time::local_date(history_start * 1_000_000_000, offset).year();
+    for year in this_year - args.past_springs as i32..this_year {
+        let jan1 = time::Date::from_calendar_date(year, time::Month::January, 1)?.midnight().assume_offset(offset);
+        let jul31 = time::Date::from_calendar_date(year, time::Month::July, 31)?.midnight().assume_offset(offset);
+        let (start, end) = (jan1.unix_timestamp(), jul31.unix_timestamp().min(history_start));
+        if end <= start {
+            continue;
+        }
+        let seed = args.seed.wrapping_add(u64::from(year.unsigned_abs()));
+        let sim = Simulation::new(&plots, &SimOptions { seed, start, end: Some(end), faults: false })?;
+        let (_, report) = live::backfill_http(sim, end, http).await?;
+        println!("past spring {year} of the peony plots: {} readings in {:.1} s", report.points, report.seconds);
+    }
+    Ok(())
 }
 
 /// The URLs worth opening, with what they show.
@@ -90,6 +141,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    if let Some(start) = &args.start {
+        let offset = fieldline_core::time::parse_offset(&config.forecast.utc_offset)?;
+        let date = fieldline_core::time::parse_date(start).map_err(|e| anyhow::anyhow!("--start: {}", e.0))?;
+        let today = fieldline_core::time::local_date(fieldline_core::time::now_ns(), offset);
+        let days = (date - today).whole_days();
+        // Whole days, so the sun in the data is up when it is up outside.
+        fieldline_core::time::set_clock_offset_ns(days.saturating_mul(fieldline_core::time::NS_PER_DAY));
+        println!(
+            "demo clock moved {days} days: it is now {} here",
+            rfc3339(fieldline_core::time::now_ns() / 1_000_000_000)
+        );
+    }
     let now = fieldline_core::time::now_ns().div_euclid(1_000_000_000);
     let live_start = now - catch_up_s;
     let live_start = live_start - live_start.rem_euclid(60);
@@ -125,6 +188,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         rfc3339(sim_start),
         rfc3339(live_start)
     );
+    let springs = backfill_past_springs(&scenario, &args, sim_start, &http);
+    tokio::select! {
+        result = springs => result?,
+        _ = server::shutdown_signal() => {
+            running.shutdown().await?;
+            return Ok(());
+        }
+    }
     let backfill = live::backfill_http(sim, live_start, &http);
     let (mut sim, report) = tokio::select! {
         result = backfill => result?,

@@ -149,9 +149,9 @@ struct GddArgs {
 /// The scenario reduced to the sites that have what `keep` asks for, with everything else
 /// removed from them (wind, PV, met station, weather feed, and the plots or traps `keep` does
 /// not want): an evaluation simulates only what it scores.
-fn farm_only(scenario: &mut fieldline_sim::Scenario, keep: Keep) {
+pub(crate) fn farm_only(scenario: &mut fieldline_sim::Scenario, keep: Keep) {
     scenario.sites.retain(|s| match keep {
-        Keep::OnePlot => !s.plots.is_empty(),
+        Keep::OnePlot | Keep::Plots => !s.plots.is_empty(),
         Keep::Traps => !s.traps.is_empty(),
     });
     if keep == Keep::OnePlot {
@@ -164,6 +164,7 @@ fn farm_only(scenario: &mut fieldline_sim::Scenario, keep: Keep) {
                 site.traps.clear();
                 site.plots.truncate(1);
             }
+            Keep::Plots => site.traps.clear(),
             Keep::Traps => site.plots.clear(),
         }
     }
@@ -171,8 +172,12 @@ fn farm_only(scenario: &mut fieldline_sim::Scenario, keep: Keep) {
 
 /// What [`farm_only`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Keep {
+pub(crate) enum Keep {
+    /// The first peony plot.
     OnePlot,
+    /// Every peony plot.
+    Plots,
+    /// Every pest trap.
     Traps,
 }
 
