@@ -216,6 +216,67 @@ async fn a_plots_degree_days_water_and_frost_by_hand() {
 }
 
 /// Unix seconds of local (UTC+8) noon on day `ordinal` (1 = 1 January) of `year`.
+/// A dry plot on 6 March and the weather forecast's rain: wait for it when it comes before the
+/// root zone passes RAW; irrigate when a later run takes the rain away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_irrigation_advice_waits_for_forecast_rain() {
+    let server = TestServer::start().await;
+    let mut lines = Vec::new();
+    for day in 1..=6 {
+        lines.push(format!("peony_plot,site=dry,device=p3 air_temp_c=2.0 {}", march(day, 6.0)));
+        lines.push(format!("peony_plot,site=dry,device=p3 air_temp_c=12.0 {}", march(day, 14.0)));
+    }
+    // 22.125 % on a loam of FC 32 %, 0.8 m of roots: 10 × 9.875 × 0.8 = 79 mm depleted, RAW 80.
+    lines.push(format!("peony_plot,site=dry,device=p3 soil_vwc_pct=22.125 {}", march(6, 9.0)));
+    for q in 0..96 {
+        let hour = q as f64 / 4.0;
+        let sun = ((hour - 6.0) / 12.0 * std::f64::consts::PI).sin().max(0.0);
+        lines.push(format!(
+            "met_station,site=dry,device=met air_temp_c={:.2},rh_pct={:.1},wind_speed_ms=2.0,ghi_wm2={:.1} {}",
+            2.0 + 10.0 * sun,
+            80.0 - 40.0 * sun,
+            700.0 * sun,
+            march(6, hour)
+        ));
+    }
+    // Run 1 (08:00 UTC): 6 mm of rain on 7 March, 4 + 2 mm in two steps.
+    let run = |issued: &str, rain: [f64; 2]| -> Vec<String> {
+        let mut out = Vec::new();
+        for day in 7..=9 {
+            for hour in [6.0, 14.0] {
+                out.push(format!(
+                    "nwp,site=dry,device=nwp,issued={issued} air_temp_c=5.0,precip_mm=0.0 {}",
+                    march(day, hour)
+                ));
+            }
+        }
+        out.push(format!("nwp,site=dry,device=nwp,issued={issued} precip_mm={} {}", rain[0], march(7, 10.0)));
+        out.push(format!("nwp,site=dry,device=nwp,issued={issued} precip_mm={} {}", rain[1], march(7, 11.0)));
+        out
+    };
+    lines.extend(run("2026-03-06T08:00:00Z", [4.0, 2.0]));
+    write_lines(&server, &lines).await;
+
+    let (status, body) = get(&server, "/api/v1/farm/plots/p3?date=2026-03-06").await;
+    assert_eq!(status, 200, "{body}");
+    let water = &body["water"];
+    assert_eq!(water["depletion_mm"], 79.0, "{body}");
+    assert_eq!(water["forecast_rain_mm"], serde_json::json!([6.0, 0.0]), "{body}");
+    assert_eq!(water["advice"]["action"], "wait_for_rain", "{body}");
+    assert_eq!(water["advice"]["rain_on"], "2026-03-07");
+    assert_eq!(water["advice"]["rain_mm"], 6.0);
+
+    // Run 2 (14:00 UTC, still 6 March in Heze) drops the rain: irrigate before RAW is passed.
+    write_lines(&server, &run("2026-03-06T14:00:00Z", [0.0, 0.0])).await;
+    let (_, body) = get(&server, "/api/v1/farm/plots/p3?date=2026-03-06").await;
+    let water = &body["water"];
+    assert_eq!(water["forecast_rain_mm"], serde_json::json!([0.0, 0.0]), "{body}");
+    assert_eq!(water["advice"]["action"], "irrigate", "{body}");
+    let by = water["advice"]["by"].as_str().unwrap();
+    assert!(("2026-03-07"..="2026-03-12").contains(&by), "{body}");
+    assert!(water["advice"]["amount_mm"].as_f64().unwrap() >= 79.0, "{body}");
+}
+
 fn noon(year: i32, ordinal: u16) -> i64 {
     let date = time::Date::from_ordinal_date(year, ordinal).unwrap();
     date.midnight().assume_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap()).unix_timestamp() + 12 * 3600

@@ -283,6 +283,7 @@ pub static NWP: KindSchema = KindSchema {
         number("rh_pct", "%", 0.0, 100.0, "Relative humidity at 2 m"),
         number("cloud_cover_pct", "%", 0.0, 100.0, "Total cloud cover"),
         number("pressure_hpa", "hPa", 300.0, 1100.0, "Air pressure"),
+        at_least("precip_mm", "mm", 0.0, "Precipitation over the step ending at the valid time"),
     ],
     extra_tags: &["issued"],
     forecast: true,
@@ -411,7 +412,8 @@ mod tests {
                 "air_temp_c",
                 "rh_pct",
                 "cloud_cover_pct",
-                "pressure_hpa"
+                "pressure_hpa",
+                "precip_mm"
             ]
         );
         assert_eq!(

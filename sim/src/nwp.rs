@@ -6,6 +6,9 @@
 //! own, seeded by the feed and the issue time, so nothing else in the run depends on them and
 //! the forecast never sees the truth except through this truth-plus-error construction.
 //!
+//! Precipitation per step is the truth's over the step, times a log-normal factor (its own
+//! random stream, so the other variables of a seed are unchanged by it).
+//!
 //! A timing error (probability `timing_error_probability` per issue) samples the truth at
 //! `valid + s(lead)`, with `s` growing over the first 24 h to up to `timing_error_max_hours`:
 //! fronts, rain bands and wind ramps arrive early or late in that forecast.
@@ -36,7 +39,7 @@ pub struct Issue {
     pub device: usize,
     pub issued: i64,
     pub published: i64,
-    pub rows: Vec<(i64, [Value; 7])>,
+    pub rows: Vec<(i64, [Value; 8])>,
 }
 
 /// Computes the forecast `feed` issues at `issued`.
@@ -61,6 +64,10 @@ pub fn forecast(
         0.0
     };
     let sd = |pair: [f64; 2], lead: i64| pair[0] + (pair[1] - pair[0]) * lead as f64 / horizon.max(1) as f64;
+    // Precipitation errors have a stream of their own, so adding them left every other
+    // forecast value of a seed as it was.
+    let mut rain_rng = stream(seed, &format!("nwp-precip/{}/{}", feed.site, issued));
+    let mut rain_error = Ar1::new(tau, dt, &mut rain_rng);
     let mut rows = Vec::with_capacity((horizon / step) as usize);
     let mut lead = 0;
     while lead < horizon {
@@ -101,6 +108,15 @@ pub fn forecast(
             doy,
         );
         let ghi = if clear.ghi.is_finite() { clear.ghi.max(0.0) * cloud_transmission(cloud) } else { 0.0 };
+        // The rain of the (shifted) step ending at the valid time: the truth's minutes, times
+        // a log-normal factor that widens with lead.
+        let mut rain_mm = 0.0;
+        for minute in (0..step).step_by(60) {
+            rain_mm += weather.at(sample_t - step + 60 + minute).map_or(0.0, |w| w.rain_mm_h) / 60.0;
+        }
+        let (rain_z, rain_sd) = (rain_error.step(&mut rain_rng), sd(model.precip_log_sd, lead));
+        // exp(σz − σ²/2) has mean 1: amounts scatter but do not drift wetter with lead.
+        let precip = rain_mm * (rain_sd * rain_z - rain_sd * rain_sd / 2.0).exp();
         rows.push((
             valid,
             [
@@ -111,6 +127,7 @@ pub fn forecast(
                 Value::Num(round_to(rh, 1)),
                 Value::Num(round_to(cloud * 100.0, 1)),
                 Value::Num(round_to(pressure, 1)),
+                Value::Num(round_to(precip, 1)),
             ],
         ));
         lead += step;

@@ -120,6 +120,10 @@ pub struct NwpModel {
     pub air_temp_c: [f64; 2],
     pub rh_pct: [f64; 2],
     pub pressure_hpa: [f64; 2],
+    /// Precipitation: the sd of the log of the forecast amount's ratio to the truth (a wet
+    /// step stays wet, its amount is off by a factor), at lead 0 and at the horizon. Rain bands
+    /// also move with the run's timing error.
+    pub precip_log_sd: [f64; 2],
 }
 
 impl Default for NwpModel {
@@ -140,6 +144,7 @@ impl Default for NwpModel {
             air_temp_c: [0.7, 2.4],
             rh_pct: [5.0, 14.0],
             pressure_hpa: [0.6, 3.0],
+            precip_log_sd: [0.4, 1.0],
         }
     }
 }

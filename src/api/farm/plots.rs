@@ -195,7 +195,7 @@ fn report(
         notes.push("no bloom-date range yet: it needs at least one past spring of this plot's temperatures");
         Value::Null
     } else {
-        let forecast = bloom::forecast(&phenology, &days, days.len(), &nwp_days, &members);
+        let forecast = bloom::forecast(&phenology, &days, days.len(), &nwp_days.temps, &members);
         Value::Array(
             forecast
                 .iter()
@@ -258,20 +258,32 @@ fn report(
         Some(from) => {
             let states = water::balance(&zone, 0.0, &water_days[from..].iter().map(|(_, d)| *d).collect::<Vec<_>>());
             let today = states.last().map_or(0.0, |s| s.depletion_mm);
-            // The coming week: ET0 as the last week's mean, today's Kc; no rain in the forecast
-            // (the weather feed carries none yet), so the advice may be early after rain.
+            // The coming week: ET0 as the last week's mean, today's Kc, and the rain of the
+            // latest weather forecast (none after its last whole day).
             let recent: Vec<f64> =
                 water_days.iter().rev().take(7).map(|(_, d)| d.et0_mm).filter(|e| *e > 0.0).collect();
             let et0_ahead = if recent.is_empty() { 0.0 } else { recent.iter().sum::<f64>() / recent.len() as f64 };
             let kc = stage.map_or(0.3, |s| s.kc);
-            let ahead = vec![WaterDay { et0_mm: et0_ahead, kc, ..WaterDay::default() }; ADVICE_DAYS];
+            let ahead: Vec<WaterDay> = (0..ADVICE_DAYS)
+                .map(|i| WaterDay {
+                    et0_mm: et0_ahead,
+                    kc,
+                    rain_mm: nwp_days.rain_mm.get(i).copied().unwrap_or(0.0),
+                    ..WaterDay::default()
+                })
+                .collect();
             let advice = water::advise(&zone, today, &ahead);
+            // `ahead[0]` is tomorrow: the balance already holds today. Stressed now means today.
+            let day_after = |i: usize| date.checked_add(time::Duration::days(i as i64 + 1)).map(|d| d.to_string());
             let advice = match advice {
-                water::Advice::Irrigate { by_day, amount_mm } => json!({"action": "irrigate", "amount_mm": amount_mm,
-                    "by": date.checked_add(time::Duration::days(by_day as i64)).map(|d| d.to_string())}),
+                water::Advice::Irrigate { amount_mm, .. } if today > zone.raw_mm() => {
+                    json!({"action": "irrigate", "amount_mm": amount_mm, "by": date.to_string()})
+                }
+                water::Advice::Irrigate { by_day, amount_mm } => {
+                    json!({"action": "irrigate", "amount_mm": amount_mm, "by": day_after(by_day)})
+                }
                 water::Advice::WaitForRain { rain_day, rain_mm } => {
-                    json!({"action": "wait_for_rain", "rain_mm": rain_mm,
-                    "rain_on": date.checked_add(time::Duration::days(rain_day as i64)).map(|d| d.to_string())})
+                    json!({"action": "wait_for_rain", "rain_mm": rain_mm, "rain_on": day_after(rain_day)})
                 }
                 water::Advice::None => json!({"action": "none"}),
             };
@@ -288,6 +300,7 @@ fn report(
                 .collect();
             json!({"taw_mm": zone.taw_mm(), "raw_mm": zone.raw_mm(), "depletion_mm": today, "advice": advice,
                    "et0_ahead_mm_per_day": et0_ahead, "days": daily,
+                   "forecast_rain_mm": nwp_days.rain_mm.iter().take(ADVICE_DAYS).collect::<Vec<_>>(),
                    "soil": {"field_capacity_pct": zone.field_capacity_pct, "wilting_point_pct": zone.wilting_point_pct,
                             "root_depth_m": zone.root_depth_m, "depletion_fraction": zone.depletion_fraction}})
         }
@@ -315,7 +328,7 @@ fn report(
         "bloom": bloom,
         "phenology": json!({"fitted": fitted.is_some(), "base_c": phenology.base_c, "start": phenology.start,
             "rmse_days": fitted.as_ref().map(|f| f.rmse_days), "past_seasons": seasons.len(),
-            "forecast_days_used": nwp_days.len()}),
+            "forecast_days_used": nwp_days.temps.len()}),
         "et0_mm": et0.get(&date).copied(),
         "water": water,
         "frost": frost,
@@ -343,26 +356,42 @@ fn observed_stage_days(series: &[Series], crop: &Crop, first: Date, offset: UtcO
     reached.into_iter().filter_map(|(i, day)| Some((crop.stages.get(i)?.code.clone(), day))).collect()
 }
 
-/// Daily minimum and maximum air temperature of the days after `date` in the latest weather
-/// forecast run issued by the end of `date`.
-fn forecast_days(store: &Store, site: &str, date: Date, offset: UtcOffset) -> Result<Vec<DayTemps>, ApiError> {
+/// The days after `date` in the latest weather-forecast run issued by the end of `date`:
+/// daily minimum and maximum air temperature, and the day's forecast rain.
+struct ForecastDays {
+    temps: Vec<DayTemps>,
+    rain_mm: Vec<f64>,
+}
+
+fn forecast_days(store: &Store, site: &str, date: Date, offset: UtcOffset) -> Result<ForecastDays, ApiError> {
     let from = midnight_ns(date, offset).saturating_add(NS_PER_DAY);
     let to = from.saturating_add(10 * NS_PER_DAY);
-    let runs = store.query(&StoreQuery::new("nwp").range(from, to).tag("site", site).fields(["air_temp_c"]))?;
-    let Some(run) = latest_run(&runs, from) else { return Ok(Vec::new()) };
+    let fields = ["air_temp_c", "precip_mm"];
+    let series = store.query(&StoreQuery::new("nwp").range(from, to).tag("site", site).fields(fields))?;
+    let temp_runs: Vec<Series> = series.iter().filter(|s| s.field == "air_temp_c").cloned().collect();
+    let Some(run) = latest_run(&temp_runs, from) else {
+        return Ok(ForecastDays { temps: Vec::new(), rain_mm: Vec::new() });
+    };
+    let rain_run: Vec<&Series> =
+        series.iter().filter(|s| s.field == "precip_mm" && s.tag("issued") == run.tag("issued")).collect();
+    let rain = sum_per_day(&rain_run, offset);
     let by_day: BTreeMap<Date, DayTemps> = daily_min_max(std::slice::from_ref(run), offset).into_iter().collect();
     // Whole days only, in a row from the day after `date`.
-    let mut out = Vec::new();
+    let mut out = ForecastDays { temps: Vec::new(), rain_mm: Vec::new() };
     let mut day = date.next_day();
     while let Some(d) = day {
         match by_day.get(&d) {
-            Some(t) => out.push(*t),
+            Some(t) => {
+                out.temps.push(*t);
+                out.rain_mm.push(rain.get(&d).copied().unwrap_or(0.0));
+            }
             None => break,
         }
         day = d.next_day();
     }
     // The last day of a run is usually partial (it ends mid-day): leave it out.
-    out.pop();
+    out.temps.pop();
+    out.rain_mm.pop();
     Ok(out)
 }
 
