@@ -2,8 +2,9 @@
 //! bloom-eval`, seeds 1–8, a year-to-year spread of 1.5 °C) beats the naive forecast (the other
 //! springs' mean date), its error shrinks from 1 March to 1 April, and fitting on three past
 //! springs finds the simulator's base temperature on average. The trap warning levels
-//! (`fieldline agro pest-eval`, one season) reach level 5 around every simulated outbreak and
-//! hardly anywhere else. In the slow group (about 20 s in a debug build).
+//! (`fieldline agro pest-eval`, two seasons) reach level 5 around every simulated outbreak and
+//! hardly anywhere else, and their degree-day flight forecast a week or two ahead is within a
+//! few days and beats the other season's date. In the slow group (about a minute in a debug build).
 
 #![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
@@ -43,7 +44,7 @@ fn level_five_marks_the_simulated_outbreaks_and_little_else() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("pests.json");
     let out = Command::new(env!("CARGO_BIN_EXE_fieldline"))
-        .args(["agro", "pest-eval", "--seeds", "1", "--warning-level", "5", "--json", json.to_str().unwrap()])
+        .args(["agro", "pest-eval", "--seeds", "2", "--warning-level", "5", "--json", json.to_str().unwrap()])
         .output()
         .unwrap();
     println!("{}", String::from_utf8_lossy(&out.stdout));
@@ -55,4 +56,12 @@ fn level_five_marks_the_simulated_outbreaks_and_little_else() {
     let away = body["warning_days_away_from_outbreaks"].as_u64().unwrap();
     let trap_days = body["trap_days"].as_u64().unwrap();
     assert!(away * 50 <= trap_days, "level 5 on {away} of {trap_days} trap days away from outbreaks");
+    // The degree-day flight forecast, a week or two ahead: within a few days, and better than
+    // the other season's date of the same generation.
+    let short = &body["flight_forecast"][0];
+    assert_eq!(short["lead_from"], 7, "{body}");
+    let (mae, naive) = (short["mae_days"].as_f64().unwrap(), short["naive_mae_days"].as_f64().unwrap());
+    assert!(mae <= 5.0 && mae < naive, "flight forecast MAE {mae} days, naive {naive}: {body}");
+    let within = short["within_range"].as_u64().unwrap() as f64 / short["n"].as_u64().unwrap() as f64;
+    assert!(within >= 0.7, "{body}");
 }

@@ -103,6 +103,15 @@ async fn a_traps_season_by_hand() {
         (Some("2026-05-06"), Some("2026-05-07"), Some("2026-05-08"))
     );
     assert_eq!(flight["complete"], false);
+    // The next flight, a generation (500 °C·d) after this one's peak: 9 °C·d by 7 May, due at
+    // 509; the days ahead at the last week's rate (9 a day: only 1 May has temperatures) reach
+    // it on the 56th day from 9 May, 3 July; a fifth faster 24 June, slower 17 July.
+    let next = &species["next_flight"];
+    assert_eq!((next["due_dd"].as_f64(), next["after_flight"].as_bool()), (Some(509.0), Some(true)), "{next}");
+    assert_eq!(
+        (next["expected_peak"].as_str(), next["early"].as_str(), next["late"].as_str()),
+        (Some("2026-07-03"), Some("2026-06-24"), Some("2026-07-17"))
+    );
 
     // On 20 May the flight is over: 10 insects, 16 % (1.6) on 6 May, 50 % on 7 May, 84 %
     // (8.4) on 8 May; the last 3 nights caught nothing → level 1.
@@ -126,6 +135,11 @@ async fn a_traps_season_by_hand() {
     assert_eq!(species["flights"].as_array().unwrap().len(), 0);
     assert!(species["note"].as_str().unwrap().contains("no catches this season"));
     assert_eq!(species["level"], 1);
+    // Its first flight (black cutworm: 120 °C·d above 10 °C from 1 January): 10 by 1 May, then
+    // 10 a day from 9 May → the 11th day, 19 May.
+    let next = &species["next_flight"];
+    assert_eq!((next["due_dd"].as_f64(), next["after_flight"].as_bool()), (Some(120.0), Some(false)), "{next}");
+    assert_eq!(next["expected_peak"], "2026-05-19", "{next}");
 
     // Errors name the problem.
     let (status, body) = get(&server, "/api/v1/farm/traps/nope?date=2026-05-08").await;

@@ -36,6 +36,10 @@ pub struct Species {
     /// Migrants: degree days count from this day of the year instead of 1 January.
     #[serde(default)]
     pub arrival_doy: Option<u32>,
+    /// Degree days from the start to the season's first flight peak, and from one flight peak
+    /// to the next (one generation).
+    pub first_flight_dd: f64,
+    pub generation_dd: f64,
     /// Mean daily catch per trap at which levels 2, 3, 4 and 5 begin.
     pub levels_light: [f64; 4],
     pub levels_pheromone: [f64; 4],
@@ -171,7 +175,9 @@ pub struct Flight {
 
 /// Flights in a season's daily catches (in day order). A flight is a stretch of days whose
 /// 7-day centred mean catch is at least `min_daily` insects; two stretches less than
-/// `min_gap_days` apart are one flight. Within each, onset, peak and end are the days the
+/// `min_gap_days` apart are one flight; a stretch is split where its 7-day mean falls to half
+/// the lower of the peaks either side (overlapping generations); fewer than 3 insects are
+/// strays. Within each, onset, peak and end are the days the
 /// cumulative catch reaches 16 %, 50 % and 84 % of the flight's total (the percentiles of a
 /// normal flight curve one standard deviation either side of its median).
 pub fn flights(daily: &[f64], min_daily: f64, min_gap_days: usize) -> Vec<Flight> {
@@ -200,12 +206,17 @@ pub fn flights(daily: &[f64], min_daily: f64, min_gap_days: usize) -> Vec<Flight
             _ => stretches.push((start, i - 1)),
         }
     }
+    // A stretch may hold several generations whose flights overlap: split it at each valley
+    // that falls to half the lower of the peaks either side.
+    let stretches: Vec<(usize, usize)> =
+        stretches.into_iter().flat_map(|(first, last)| split_at_valleys(&smoothed, first, last)).collect();
     stretches
         .into_iter()
         .filter_map(|(first, last)| {
             let days = &clean[first..=last];
             let total: f64 = days.iter().sum();
-            if total <= 0.0 {
+            // A moth or two is not a flight.
+            if total < MIN_FLIGHT_TOTAL {
                 return None;
             }
             let reach = |share: f64| {
@@ -226,6 +237,40 @@ pub fn flights(daily: &[f64], min_daily: f64, min_gap_days: usize) -> Vec<Flight
             })
         })
         .collect()
+}
+
+/// Fewer insects than this in a stretch are strays, not a flight.
+const MIN_FLIGHT_TOTAL: f64 = 3.0;
+/// A valley splits two flights when it falls to this share of the lower peak beside it.
+const VALLEY_SHARE: f64 = 0.5;
+
+/// `first..=last` split at its deepest valley (a local minimum of `smoothed` at most
+/// `VALLEY_SHARE` of the lower of the highest days either side), recursively.
+fn split_at_valleys(smoothed: &[f64], first: usize, last: usize) -> Vec<(usize, usize)> {
+    let mut best: Option<(f64, usize)> = None;
+    for v in first + 1..last {
+        if !(smoothed[v] <= smoothed[v - 1] && smoothed[v] <= smoothed[v + 1]) {
+            continue;
+        }
+        let left = smoothed[first..v].iter().copied().fold(0.0, f64::max);
+        let right = smoothed[v + 1..=last].iter().copied().fold(0.0, f64::max);
+        let lower = left.min(right);
+        if lower <= 0.0 {
+            continue;
+        }
+        let ratio = smoothed[v] / lower;
+        if ratio <= VALLEY_SHARE && best.is_none_or(|(r, _)| ratio < r) {
+            best = Some((ratio, v));
+        }
+    }
+    match best {
+        Some((_, v)) => {
+            let mut out = split_at_valleys(smoothed, first, v);
+            out.extend(split_at_valleys(smoothed, v + 1, last));
+            out
+        }
+        None => vec![(first, last)],
+    }
 }
 
 /// Mean daily catch over the last `window` days of `daily` (fewer if the series is shorter).
@@ -252,6 +297,86 @@ pub fn next_week_forecast(daily: &[f64]) -> f64 {
     // One insect added to both weeks keeps an empty week from making the ratio infinite.
     let growth = ((last_week + 1.0) / (week_before + 1.0)).clamp(0.25, 4.0);
     last_week * growth
+}
+
+/// A flight counts as a generation (the biofix of the next) once the season's degree days at
+/// its peak reached this share of the first flight's.
+const BIOFIX_SHARE: f64 = 0.5;
+/// Share of a flight's heat sum by which its peak may come early or late.
+const FLIGHT_DD_SPREAD: f64 = 0.1;
+/// Share by which the days ahead may be warmer or cooler than expected.
+const AHEAD_RATE_SPREAD: f64 = 0.2;
+
+/// The next flight's expected peak, from degree days.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlightForecast {
+    /// The degree days (from the species' start) at which the flight peaks: `first_flight_dd`,
+    /// or the last flight's peak plus `generation_dd`.
+    pub due_dd: f64,
+    /// Degree days accumulated by the last observed day.
+    pub dd_so_far: f64,
+    /// Day index (observed days first, then the days ahead) the peak is expected on; the early
+    /// and late bounds take the heat sum a tenth lower or higher and the days ahead a fifth
+    /// warmer or cooler. `None`: not within the days ahead.
+    pub peak: Option<usize>,
+    pub early: Option<usize>,
+    pub late: Option<usize>,
+    /// Whether `due_dd` counts from a flight seen this season (the biofix) or from the start
+    /// (no flight yet, or only strays well before the first flight is due).
+    pub after_flight: bool,
+}
+
+impl Species {
+    /// Whether a flight peaking at `dd_at_peak` season degree days is a generation, not strays
+    /// long before the first flight is due.
+    pub fn is_generation(&self, dd_at_peak: f64) -> bool {
+        dd_at_peak >= BIOFIX_SHARE * self.first_flight_dd
+    }
+
+    /// The next flight's expected peak. `daily_dd` holds each observed day's degree days (0
+    /// before the species' start), `last_peak` the day of the last flight's peak this season,
+    /// `ahead_dd` the expected degree days of the days after the observed ones (the weather
+    /// forecast's, then the recent rate carried on).
+    pub fn next_flight(&self, daily_dd: &[f64], last_peak: Option<usize>, ahead_dd: &[f64]) -> FlightForecast {
+        let cumulative: Vec<f64> = daily_dd
+            .iter()
+            .scan(0.0, |sum, dd| {
+                *sum += if dd.is_finite() { dd.max(0.0) } else { 0.0 };
+                Some(*sum)
+            })
+            .collect();
+        let dd_so_far = cumulative.last().copied().unwrap_or(0.0);
+        // A flight long before the first flight is due (strays, a migrant's early arrivals)
+        // is not a generation to count from.
+        let biofix = last_peak.and_then(|p| cumulative.get(p)).filter(|dd| self.is_generation(**dd));
+        let due_dd = match biofix {
+            Some(at_peak) => at_peak + self.generation_dd,
+            None => self.first_flight_dd,
+        };
+        let reached = |due: f64, rate: f64| -> Option<usize> {
+            if let Some(day) = cumulative.iter().position(|c| *c >= due) {
+                return Some(day);
+            }
+            let mut sum = dd_so_far;
+            for (k, dd) in ahead_dd.iter().enumerate() {
+                sum += dd.max(0.0) * rate;
+                if sum >= due {
+                    return Some(daily_dd.len() + k);
+                }
+            }
+            None
+        };
+        // The range: a generation's heat sum varies by about a tenth, the days ahead by a fifth.
+        let spread = FLIGHT_DD_SPREAD * if biofix.is_some() { self.generation_dd } else { self.first_flight_dd };
+        FlightForecast {
+            due_dd,
+            dd_so_far,
+            peak: reached(due_dd, 1.0),
+            early: reached(due_dd - spread, 1.0 + AHEAD_RATE_SPREAD),
+            late: reached(due_dd + spread, 1.0 - AHEAD_RATE_SPREAD),
+            after_flight: biofix.is_some(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -356,5 +481,27 @@ mod tests {
         // Short series: last week as it is.
         assert_eq!(next_week_forecast(&[1.0, 2.0, 3.0]), 6.0);
         assert_eq!(recent_mean(&[1.0, 2.0, 3.0, 6.0], 3), 11.0 / 3.0);
+    }
+
+    #[test]
+    fn the_next_flight_is_a_generation_after_the_last_peak() {
+        let table = SpeciesTable::built_in();
+        let bollworm = table.get("helicoverpa_armigera").unwrap();
+        // 10 °C·d a day for 60 days: the first flight (350) would be due on day 34 (sum 350).
+        let observed = vec![10.0; 60];
+        let first = bollworm.next_flight(&observed, None, &[]);
+        assert_eq!((first.due_dd, first.peak, first.after_flight), (350.0, Some(34), false));
+        // A flight peaked on day 40 (410 °C·d): the next is due at 910, 500 later; 600 so far,
+        // 310 to go at 10 a day ahead: the 31st day ahead, day 90. Early: 50 less (260) at 12 a
+        // day, the 22nd day (81); late: 360 at 8 a day, the 45th (104).
+        let next = bollworm.next_flight(&observed, Some(40), &[10.0; 60]);
+        assert_eq!(next.due_dd, 910.0);
+        assert_eq!(next.dd_so_far, 600.0);
+        assert_eq!((next.peak, next.early, next.late), (Some(90), Some(81), Some(104)));
+        // Not within the days ahead.
+        assert_eq!(bollworm.next_flight(&observed, Some(40), &[10.0; 5]).peak, None);
+        // A flight at 100 °C·d (under half the first flight's 350) is strays: still the first.
+        let strays = bollworm.next_flight(&observed, Some(9), &[]);
+        assert_eq!((strays.due_dd, strays.after_flight), (350.0, false));
     }
 }

@@ -190,6 +190,8 @@ fn trap_indicators(
                     "daily_catch": daily.last().copied().unwrap_or(0.0),
                     "level": sp["level"], "trend": trend(&daily),
                     "flight": flight, "next_week_forecast": sp["next_week_forecast"],
+                    "next_flight": sp["next_flight"].as_object().map(|n| json!({
+                        "expected_peak": n["expected_peak"], "early": n["early"], "late": n["late"]})),
                     "season_total": sp["season_total"], "degree_days": sp["degree_days"],
                 })
             })

@@ -358,12 +358,17 @@ fn observed_stage_days(series: &[Series], crop: &Crop, first: Date, offset: UtcO
 
 /// The days after `date` in the latest weather-forecast run issued by the end of `date`:
 /// daily minimum and maximum air temperature, and the day's forecast rain.
-struct ForecastDays {
-    temps: Vec<DayTemps>,
-    rain_mm: Vec<f64>,
+pub(super) struct ForecastDays {
+    pub temps: Vec<DayTemps>,
+    pub rain_mm: Vec<f64>,
 }
 
-fn forecast_days(store: &Store, site: &str, date: Date, offset: UtcOffset) -> Result<ForecastDays, ApiError> {
+pub(super) fn forecast_days(
+    store: &Store,
+    site: &str,
+    date: Date,
+    offset: UtcOffset,
+) -> Result<ForecastDays, ApiError> {
     let from = midnight_ns(date, offset).saturating_add(NS_PER_DAY);
     let to = from.saturating_add(10 * NS_PER_DAY);
     let fields = ["air_temp_c", "precip_mm"];

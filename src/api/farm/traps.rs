@@ -24,6 +24,8 @@ const TRAP_DAY_START_HOUR: u32 = 12;
 /// bridged.
 const FLIGHT_MIN_DAILY: f64 = 0.5;
 const FLIGHT_GAP_DAYS: usize = 5;
+/// Days ahead the next flight is looked for.
+const FLIGHT_HORIZON_DAYS: usize = 90;
 
 pub async fn trap(
     State(state): State<AppState>,
@@ -59,11 +61,13 @@ pub(crate) fn report(
     // The site's met station, or the region's when the trap's site has none.
     let met_site = nearest_site(store, "met_station", &site);
     let temps = daily_air_temps(store, met_site.as_deref().unwrap_or(&site), start_ns, stop_ns, offset)?;
+    let nwp_site = nearest_site(store, "nwp", &site);
+    let forecast = super::plots::forecast_days(store, nwp_site.as_deref().unwrap_or(&site), date, offset)?;
     let table = SpeciesTable::built_in();
     let offset_s = i64::from(offset.whole_seconds());
     let first_day = pests::trap_day(start_ns / NS_PER_SEC, offset_s, TRAP_DAY_START_HOUR);
     let last_day = pests::trap_day(stop_ns / NS_PER_SEC - 1, offset_s, TRAP_DAY_START_HOUR);
-    let day_date = |day: i64| Date::from_julian_day(2_440_588 + day as i32).map(|d| d.to_string()).unwrap_or_default();
+    let day_date = |day: i64| day_as_date(day).map(|d| d.to_string()).unwrap_or_default();
     let mut out = Vec::new();
     for s in &series {
         let species_name = s.tag("species").unwrap_or("unknown").to_string();
@@ -95,16 +99,33 @@ pub(crate) fn report(
         let species = table.get(&species_name);
         let window = species.map_or(3, |sp| sp.level_window_days);
         let mean = pests::recent_mean(&catches, window);
-        let degree_days_so_far = species.map(|sp| {
-            let from_doy = sp.arrival_doy.unwrap_or(1);
-            temps
+        let degree_days_so_far =
+            species.map(|sp| temps.iter().map(|(d, t)| species_dd(sp, *d, t)).filter(|dd| dd.is_finite()).sum::<f64>());
+        let season_flights = pests::flights(&catches, FLIGHT_MIN_DAILY, FLIGHT_GAP_DAYS);
+        let next_flight = species.map(|sp| {
+            // Each trap day's degree days (its calendar day's), then the weather forecast's
+            // days, then the last week's rate carried on.
+            let by_date: BTreeMap<Date, f64> = temps.iter().map(|(d, t)| (*d, species_dd(sp, *d, t))).collect();
+            let observed: Vec<f64> = days
                 .iter()
-                .filter(|(d, _)| u32::from(d.ordinal()) >= from_doy)
-                .map(|(_, t)| {
-                    degree_days(t.tmin_c, t.tmax_c, sp.lower_c, Some(sp.upper_c), DegreeDayMethod::SingleSine)
+                .map(|d| day_as_date(*d).and_then(|date| by_date.get(&date).copied()).unwrap_or(0.0))
+                .collect();
+            let recent: Vec<f64> = temps.iter().rev().take(7).map(|(d, t)| species_dd(sp, *d, t)).collect();
+            let rate = if recent.is_empty() { 0.0 } else { recent.iter().sum::<f64>() / recent.len() as f64 };
+            let mut ahead: Vec<f64> = (1..)
+                .zip(&forecast.temps)
+                .map(|(k, t)| date.checked_add(time::Duration::days(k)).map_or(0.0, |d| species_dd(sp, d, t)))
+                .collect();
+            ahead.resize(ahead.len().max(FLIGHT_HORIZON_DAYS), rate);
+            let f = sp.next_flight(&observed, season_flights.last().map(|f| f.peak), &ahead);
+            let on = |i: Option<usize>| {
+                i.and_then(|i| {
+                    let first = *days.first()?;
+                    Some(day_date(first + i as i64))
                 })
-                .filter(|dd| dd.is_finite())
-                .sum::<f64>()
+            };
+            json!({"expected_peak": on(f.peak), "early": on(f.early), "late": on(f.late), "due_dd": f.due_dd,
+                   "dd_so_far": f.dd_so_far, "after_flight": f.after_flight, "forecast_days": forecast.temps.len()})
         });
         let season_total: f64 = catches.iter().sum();
         let note = (season_total == 0.0).then_some("no catches this season yet (moths fly from spring to autumn)");
@@ -118,6 +139,7 @@ pub(crate) fn report(
             "level_window_days": window,
             "next_week_forecast": pests::next_week_forecast(&catches),
             "degree_days": degree_days_so_far,
+            "next_flight": next_flight,
             "season_total": season_total,
             "flights": flights,
             "daily": days.iter().zip(&catches).map(|(d, c)| json!([day_date(*d), c])).collect::<Vec<_>>(),
@@ -128,6 +150,20 @@ pub(crate) fn report(
     let temperatures_since = temps.first().map(|(d, _)| d.to_string());
     Ok(json!({ "trap": trap, "site": site, "date": date.to_string(), "temperatures_from": met_site,
                "temperatures_since": temperatures_since, "species": out }))
+}
+
+/// A day's degree days of `species` (single sine between its thresholds); 0 before a migrant's
+/// arrival.
+fn species_dd(species: &pests::Species, date: Date, t: &DayTemps) -> f64 {
+    if u32::from(date.ordinal()) < species.arrival_doy.unwrap_or(1) {
+        return 0.0;
+    }
+    degree_days(t.tmin_c, t.tmax_c, species.lower_c, Some(species.upper_c), DegreeDayMethod::SingleSine)
+}
+
+/// The calendar date of a trap day (days since the Unix epoch).
+fn day_as_date(day: i64) -> Option<Date> {
+    Date::from_julian_day(2_440_588 + i32::try_from(day).ok()?).ok()
 }
 
 /// Daily (local date) minimum and maximum air temperature of the site's met station, if it
