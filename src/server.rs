@@ -86,6 +86,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     config.http.check().map_err(Error::HttpConfig)?;
     config.agro.check().map_err(Error::AgroConfig)?;
     config.brain.check()?;
+    config.alerts.check()?;
     // Before anything opens: a missing or bad certificate is a start-up error naming the file.
     let http_tls = config.http.tls.as_ref().map(api::load_tls).transpose()?;
     let data_dir = config.data_dir.clone();

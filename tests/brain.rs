@@ -173,9 +173,19 @@ fn assert_valid(validator: &jsonschema::Validator, bundle: &Value, what: &str) {
 }
 
 async fn deliveries(http: &reqwest::Client, addr: SocketAddr) -> Vec<Value> {
-    let body: Value =
-        http.get(format!("http://{addr}/api/v1/brain/deliveries")).send().await.unwrap().json().await.unwrap();
+    let body = common::get_json(http, &format!("http://{addr}/api/v1/brain/deliveries")).await;
     body["deliveries"].as_array().unwrap().clone()
+}
+
+/// Writes yesterday's readings over HTTP; the server answers 204 once they are durable.
+async fn write_yesterday(http: &reqwest::Client, addr: SocketAddr, midnight: i64) {
+    let resp = http
+        .post(format!("http://{addr}/api/v2/write?bucket=heze&precision=s"))
+        .body(yesterdays_readings(midnight))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,13 +242,7 @@ async fn the_daily_bundle_is_built_signed_delivered_and_audited() {
     });
     subscribed_rx.await.unwrap();
 
-    let resp = http
-        .post(format!("http://{}/api/v2/write?bucket=heze&precision=s", running.http_addr))
-        .body(yesterdays_readings(midnight))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    write_yesterday(&http, running.http_addr, midnight).await;
 
     // Two webhooks end delivered, one failed, and one MQTT bundle per site is published.
     let records = wait_for("every delivery in the audit log", Duration::from_secs(60), || async {
@@ -356,14 +360,7 @@ async fn the_daily_bundle_is_built_signed_delivered_and_audited() {
         http.get(format!("http://{}/api/v1/brain/indicators?date={earlier}", running.http_addr)).send().await.unwrap();
     assert_eq!(resp.headers()["x-fieldline-bundle"], "live");
     assert_valid(&validator, &resp.json().await.unwrap(), "a day before any reading");
-    let schema: Value = http
-        .get(format!("http://{}/api/v1/brain/schema", running.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let schema = common::get_json(&http, &format!("http://{}/api/v1/brain/schema", running.http_addr)).await;
     assert_eq!(schema["$id"], "https://fieldline.example/schemas/brain-bundle.v1.json");
     running.shutdown().await.unwrap();
 }
@@ -384,13 +381,7 @@ async fn a_delivery_cut_short_by_a_restart_is_made_after_it() {
     };
     let running = server::start(config_in(dir.path(), patient())).await.unwrap();
     let http = reqwest::Client::new();
-    let resp = http
-        .post(format!("http://{}/api/v2/write?bucket=heze&precision=s", running.http_addr))
-        .body(yesterdays_readings(midnight))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    write_yesterday(&http, running.http_addr, midnight).await;
     // Built and stored (the MQTT records say so), the webhook still retrying.
     wait_for("the bundle", Duration::from_secs(60), || async {
         deliveries(&http, running.http_addr).await.iter().any(|r| r["channel"] == "mqtt").then_some(())

@@ -57,14 +57,7 @@ async fn the_demo_replays_a_past_spring() {
     demo.wait_line("past spring 2025 of the peony plots");
     demo.wait_line("backfilled ");
     let client = reqwest::Client::new();
-    let plot: Value = client
-        .get(format!("http://{}/api/v1/farm/plots/plot1", demo.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let plot = common::get_json(&client, &format!("http://{}/api/v1/farm/plots/plot1", demo.http_addr)).await;
     assert_eq!(plot["date"], "2026-04-10", "{plot}");
     let bloom = plot["bloom"].as_array().unwrap_or_else(|| panic!("no bloom range: {plot}"));
     let flowering = bloom.iter().find(|s| s["stage"] == "bloom").unwrap();

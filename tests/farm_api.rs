@@ -103,14 +103,16 @@ async fn a_traps_season_by_hand() {
         (Some("2026-05-06"), Some("2026-05-07"), Some("2026-05-08"))
     );
     assert_eq!(flight["complete"], false);
-    // The next flight, a generation (500 °C·d) after this one's peak: 9 °C·d by 7 May, due at
-    // 509; the days ahead at the last week's rate (9 a day: only 1 May has temperatures) reach
-    // it on the 56th day from 9 May, 3 July; a fifth faster 24 June, slower 17 July.
+    // The next flight: this one peaked at 9 °C·d, long before the first flight is due (half
+    // of 350 °C·d), so it is strays, not a generation to count from: the first flight is still
+    // due at 350. The days ahead at the last week's rate (9 a day: only 1 May has
+    // temperatures) reach it on the 38th day from 9 May, 15 June; early (315 °C·d, a fifth
+    // faster) 6 June, late (385 °C·d, a fifth slower) 30 June.
     let next = &species["next_flight"];
-    assert_eq!((next["due_dd"].as_f64(), next["after_flight"].as_bool()), (Some(509.0), Some(true)), "{next}");
+    assert_eq!((next["due_dd"].as_f64(), next["after_flight"].as_bool()), (Some(350.0), Some(false)), "{next}");
     assert_eq!(
         (next["expected_peak"].as_str(), next["early"].as_str(), next["late"].as_str()),
-        (Some("2026-07-03"), Some("2026-06-24"), Some("2026-07-17"))
+        (Some("2026-06-15"), Some("2026-06-06"), Some("2026-06-30"))
     );
 
     // On 20 May the flight is over: 10 insects, 16 % (1.6) on 6 May, 50 % on 7 May, 84 %

@@ -32,7 +32,7 @@ fn config(dir: &Path, snapshot_secs: u64) -> PathBuf {
         &path,
         format!(
             "[store]\nsnapshot_interval_secs = {snapshot_secs}\nsnapshot_retry_max_secs = 1\n\
-             [alerts]\nenabled = false\n[forecast]\nenabled = false\n"
+             [alerts]\nenabled = false\n[forecast]\nenabled = false\n[brain]\nenabled = false\n"
         ),
     )
     .unwrap();

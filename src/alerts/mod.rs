@@ -81,6 +81,17 @@ impl Default for AlertsConfig {
     }
 }
 
+impl AlertsConfig {
+    /// Checks what can be checked before anything opens: the webhook's extra CA file must be
+    /// readable and hold a PEM certificate (the error names the file).
+    pub fn check(&self) -> Result<(), Error> {
+        if self.webhook_ca.is_some() {
+            webhook::webhook_client(self.webhook_ca.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: String,

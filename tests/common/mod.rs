@@ -81,6 +81,11 @@ impl TestServer {
     }
 }
 
+/// GETs `url` and parses its JSON body (any status).
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Points of every series a query returns, as (time, value) pairs.
 pub fn points(query_result: &Value) -> Vec<(String, Value)> {
     query_result["series"]
