@@ -160,8 +160,56 @@ impl DeadLetter {
     }
 }
 
+/// The category of a dead letter's reason, as a translation key for the dashboard
+/// (`dl.decode`, `dl.reserved`, `dl.future`, `dl.too_old`, `dl.range`, `dl.unknown`, `dl.type`,
+/// `dl.limit`, `dl.name`, `dl.topic`, `dl.other`). The reason itself stays the detail: it
+/// quotes the offending input, which is not translated.
+pub fn reason_key(reason: &str) -> &'static str {
+    let first = reason.split_once("; the first: ").map_or(reason, |(_, first)| first);
+    let has = |needles: &[&str]| needles.iter().any(|n| first.contains(n));
+    if has(&["reserved measurement"]) {
+        "dl.reserved"
+    } else if has(&["ahead of its arrival", "in the future"]) {
+        "dl.future"
+    } else if has(&["before 1900", "before the earliest", "min_time"]) {
+        "dl.too_old"
+    } else if has(&["physical limit", "physical range"]) {
+        "dl.range"
+    } else if has(&["unknown kind", "unknown field", "unknown measurement", "not in the schema"]) {
+        "dl.unknown"
+    } else if has(&["must be a", "must be true or false", "not a whole number", "not a finite number", "got the"]) {
+        "dl.type"
+    } else if has(&["topic"]) {
+        "dl.topic"
+    } else if has(&["at most", "too many", "limit"]) {
+        "dl.limit"
+    } else if has(&["control character", "name", "empty field key", "empty tag key", "collide"]) {
+        "dl.name"
+    } else if has(&["JSON", "SenML", "UTF-8", "unterminated", "expected", "decod", "line protocol", "invalid"]) {
+        "dl.decode"
+    } else {
+        "dl.other"
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reasons_fall_into_translatable_categories() {
+        let cases = [
+            ("reserved measurement \"forecast\"", "dl.reserved"),
+            ("3 problems; the first: line 2: count = -1 is below the physical limit 0", "dl.range"),
+            ("air_temp_c must be a number, got the string \"x\"", "dl.type"),
+            ("line 1: time 2030-01-01T00:00:00Z is 4 years ahead of its arrival", "dl.future"),
+            ("unknown kind (known: plant)", "dl.unknown"),
+            ("a SenML pack is a JSON array of records, got an object", "dl.decode"),
+            ("something nobody foresaw", "dl.other"),
+        ];
+        for (reason, key) in cases {
+            assert_eq!(reason_key(reason), key, "{reason}");
+        }
+    }
+
     use super::*;
 
     #[test]

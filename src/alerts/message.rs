@@ -2,6 +2,8 @@
 //! says what happened, in the field's units, with the evidence.
 
 use fieldline_analytics::anomaly::peer::PeerMode;
+use std::collections::BTreeMap;
+
 use fieldline_analytics::anomaly::{Event, EventKind};
 use serde::{Deserialize, Serialize};
 
@@ -48,48 +50,82 @@ impl Severity {
     }
 }
 
-/// A sentence an operator understands.
+/// A sentence an operator understands (English: webhooks, MQTT, logs). The dashboard renders
+/// the same sentence in the reader's language from [`message_key`] and [`message_params`].
 pub(super) fn describe(origin: &Origin<'_>, event: &Event) -> String {
-    let who = format!("{}/{}", origin.site, origin.device);
-    let (v, e) = (event.peak.value, event.peak.expected);
+    let params = message_params(
+        event.kind.name(),
+        origin.site,
+        origin.device,
+        &event.field,
+        event.peak.value,
+        event.peak.expected,
+    );
+    english(event.kind.name(), &params)
+}
+
+/// The translation key of an alert kind's sentence: `alert.msg.{kind}`.
+pub fn message_key(kind: &str) -> String {
+    format!("alert.msg.{kind}")
+}
+
+/// The sentence's parameters, formatted in the field's units: `who` (site/device), `field`,
+/// `value`, `expected` (durations for gaps, percentages against the group for ratio peers).
+pub fn message_params(
+    kind: &str,
+    site: &str,
+    device: &str,
+    field: &str,
+    value: Option<f64>,
+    expected: Option<f64>,
+) -> BTreeMap<&'static str, String> {
     let num = |x: Option<f64>| x.map_or_else(|| "?".to_string(), |x| format!("{x:.1}"));
-    let f = &event.field;
-    match event.kind {
-        EventKind::OutOfRange => format!("{who}: {f} = {} is outside its physical range", num(v)),
-        EventKind::Stuck => format!("{who}: {f} has been stuck at {} (sensor fault?)", num(v)),
-        EventKind::Spike => format!("{who}: {f} spiked to {} (expected about {})", num(v), num(e)),
-        EventKind::Gap => {
-            format!("{who}: no readings for {} (alert after {} of silence)", duration(v), duration(e))
-        }
-        EventKind::LevelShift => format!("{who}: {f} shifted to {} from a usual {}", num(v), num(e)),
-        EventKind::Unusual => format!("{who}: {f} = {} is unusual for this time of day (usually {})", num(v), num(e)),
-        EventKind::PeerDrift => {
+    let (value, expected) = match kind {
+        "gap" => (duration(value), duration(expected)),
+        "peer_drift" => {
             // The evidence is the difference from the group (a log ratio for irradiance).
             let ratio = crate::detectors::peer_groups()
                 .iter()
-                .any(|g| g.mode == PeerMode::Ratio && g.members.iter().any(|m| m.1 == f.as_str()));
+                .any(|g| g.mode == PeerMode::Ratio && g.members.iter().any(|m| m.1 == field));
             let show = |x: Option<f64>| match x {
                 Some(x) if ratio => format!("{:+.0} %", (x.exp() - 1.0) * 100.0),
                 Some(x) => format!("{x:+.1}"),
                 None => "?".to_string(),
             };
-            format!("{who}: {f} drifting away from its neighbours: {} against them, usually {}", show(v), show(e))
+            (show(value), show(expected))
         }
-        EventKind::Relation => {
-            format!("{who}: {f} no longer matches the device's other readings ({} vs {})", num(v), num(e))
+        _ => (num(value), num(expected)),
+    };
+    BTreeMap::from([
+        ("who", format!("{site}/{device}")),
+        ("field", field.to_string()),
+        ("value", value),
+        ("expected", expected),
+    ])
+}
+
+/// The English sentence of `kind` with `params` filled in.
+fn english(kind: &str, p: &BTreeMap<&'static str, String>) -> String {
+    let get = |k: &str| p.get(k).map_or("?", String::as_str);
+    let (who, f, v, e) = (get("who"), get("field"), get("value"), get("expected"));
+    match kind {
+        "out_of_range" => format!("{who}: {f} = {v} is outside its physical range"),
+        "stuck" => format!("{who}: {f} has been stuck at {v} (sensor fault?)"),
+        "spike" => format!("{who}: {f} spiked to {v} (expected about {e})"),
+        "gap" => format!("{who}: no readings for {v} (alert after {e} of silence)"),
+        "level_shift" => format!("{who}: {f} shifted to {v} from a usual {e}"),
+        "unusual" => format!("{who}: {f} = {v} is unusual for this time of day (usually {e})"),
+        "peer_drift" => format!("{who}: {f} drifting away from its neighbours: {v} against them, usually {e}"),
+        "relation" => format!("{who}: {f} no longer matches the device's other readings ({v} vs {e})"),
+        "power_curve" => {
+            format!("{who}: producing {v} kW, below its power curve ({e} kW expected): pitch fault, icing?")
         }
-        EventKind::PowerCurve => {
-            format!(
-                "{who}: producing {} kW, below its power curve ({} kW expected): pitch fault, icing?",
-                num(v),
-                num(e)
-            )
-        }
-        EventKind::PvPerformance => format!("{who}: performance ratio {} below its usual {}", num(v), num(e)),
-        EventKind::PvPeer => format!("{who}: {} kW while its peers make {} kW (outage, string fault?)", num(v), num(e)),
-        EventKind::PestOutbreak => format!("{who}: daily catch {} over a baseline of {}: pest surge", num(v), num(e)),
-        EventKind::Frost => format!("{who}: frost risk, air {} °C during a frost-sensitive stage", num(v)),
-        EventKind::Drought => format!("{who}: soil moisture {} % below the refill point {} %", num(v), num(e)),
+        "pv_performance" => format!("{who}: performance ratio {v} below its usual {e}"),
+        "pv_peer" => format!("{who}: {v} kW while its peers make {e} kW (outage, string fault?)"),
+        "pest_outbreak" => format!("{who}: daily catch {v} over a baseline of {e}: pest surge"),
+        "frost" => format!("{who}: frost risk, air {v} °C during a frost-sensitive stage"),
+        "drought" => format!("{who}: soil moisture {v} % below the refill point {e} %"),
+        other => format!("{who}: {other} on {f} ({v}, expected {e})"),
     }
 }
 
@@ -99,5 +135,38 @@ fn duration(seconds: Option<f64>) -> String {
         Some(s) if s >= 5400.0 => format!("{:.1} h", s / 3600.0),
         Some(s) => format!("{:.0} min", s / 60.0),
         None => "?".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dashboard translates every alert sentence and kind, in both languages, and every
+    /// dead-letter category the server can name.
+    #[test]
+    fn every_message_key_has_chinese_and_english_text_in_the_dashboard() {
+        let i18n = include_str!("../../dashboards/web/i18n.js");
+        let (zh, en) = i18n.split_once("\n  en: {").expect("zh block, then en block");
+        for kind in EventKind::ALL {
+            for key in [message_key(kind.name()), format!("alert.kind.{}", kind.name())] {
+                assert!(zh.contains(&format!("\"{key}\":")), "no Chinese text for {key}");
+                assert!(en.contains(&format!("\"{key}\":")), "no English text for {key}");
+            }
+        }
+        for key in ["dl.decode", "dl.reserved", "dl.future", "dl.too_old", "dl.range", "dl.unknown", "dl.type"]
+            .into_iter()
+            .chain(["dl.limit", "dl.name", "dl.topic", "dl.other"])
+        {
+            assert!(zh.contains(&format!("\"{key}\":")) && en.contains(&format!("\"{key}\":")), "{key}");
+        }
+    }
+
+    #[test]
+    fn parameters_carry_the_evidence_in_the_fields_units() {
+        let p = message_params("gap", "s", "d", "", Some(7200.0), Some(1800.0));
+        assert_eq!((p["who"].as_str(), p["value"].as_str(), p["expected"].as_str()), ("s/d", "2.0 h", "30 min"));
+        let p = message_params("drought", "heze-peony", "plot1", "soil_vwc_pct", Some(14.26), Some(20.0));
+        assert_eq!(english("drought", &p), "heze-peony/plot1: soil moisture 14.3 % below the refill point 20.0 %");
     }
 }

@@ -161,6 +161,8 @@ impl Alert {
             "acknowledged": self.acknowledged_ns.map(t),
             "acknowledged_by": self.acknowledged_by,
             "message": self.message,
+            "message_key": super::message::message_key(&self.kind),
+            "message_params": super::message::message_params(&self.kind, &self.site, &self.device, &self.field, self.value, self.expected),
             "evidence": { "value": self.value, "expected": self.expected, "score": self.score },
         })
     }

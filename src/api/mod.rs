@@ -10,6 +10,7 @@ pub mod conn;
 pub(crate) mod farm;
 mod forecasts;
 mod meta;
+mod overview;
 mod query;
 mod web;
 mod write;
@@ -97,9 +98,29 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// `{"error", "details"}` for fieldline's clients, and InfluxDB's `{"code", "message"}` in
+    /// the same body, so InfluxDB clients report the reason too. A 503 or 429 says when to retry.
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.message, "details": self.details });
-        (self.status, axum::Json(body)).into_response()
+        let code = match self.status {
+            StatusCode::BAD_REQUEST => "invalid",
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not found",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "request too large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
+            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable entity",
+            StatusCode::TOO_MANY_REQUESTS => "too many requests",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            s if s.is_server_error() => "internal error",
+            _ => "invalid",
+        };
+        let body = json!({ "code": code, "message": self.message, "error": self.message, "details": self.details });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if matches!(self.status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+        }
+        response
     }
 }
 
@@ -128,6 +149,7 @@ pub fn app(state: AppState) -> Router {
         .merge(alerts::routes())
         .merge(farm::routes())
         .merge(brain::routes())
+        .merge(overview::routes())
         .merge(query::routes())
         .merge(write::routes())
         .merge(web::routes())
@@ -178,4 +200,28 @@ pub(crate) async fn read_body(mut body: Body, limit: usize, within: Duration) ->
             format!("request body not received within {} s (body_read_timeout_secs)", within.as_secs()),
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_influxdb_code_and_message_and_a_503_says_when_to_retry() {
+        let response = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "disk full").into_response();
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "5");
+        let response = ApiError::bad_request("bad line").into_response();
+        assert!(response.headers().get(axum::http::header::RETRY_AFTER).is_none());
+        let body = futures_executor(axum::body::to_bytes(response.into_body(), 1 << 16));
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(
+            (v["code"].as_str(), v["message"].as_str(), v["error"].as_str()),
+            (Some("invalid"), Some("bad line"), Some("bad line"))
+        );
+    }
+
+    fn futures_executor<F: std::future::Future<Output = Result<Bytes, axum::Error>>>(f: F) -> Bytes {
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        runtime.map(|r| r.block_on(f).unwrap_or_default()).unwrap_or_default()
+    }
 }

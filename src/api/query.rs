@@ -286,6 +286,7 @@ async fn deadletters(
                 "time": format_time(d.received_ns, UtcOffset::UTC),
                 "source": d.source,
                 "topic": d.topic,
+                "reason_key": fieldline_ingest::deadletter::reason_key(&d.reason),
                 "reason": d.reason,
                 "violations": d.violations,
                 "violation_count": d.violation_count,

@@ -312,9 +312,7 @@ fn device_completeness(times: &[i64], start: i64, end: i64) -> Option<f64> {
     if times.is_empty() {
         return None;
     }
-    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0).collect();
-    gaps.sort_unstable();
-    let Some(cadence) = gaps.get(gaps.len() / 2).copied() else {
+    let Some(cadence) = cadence(times) else {
         // One reading all week: the day has it or not.
         return Some(if times.iter().any(|t| (start..end).contains(t)) { 1.0 } else { 0.0 });
     };
@@ -325,37 +323,76 @@ fn device_completeness(times: &[i64], start: i64, end: i64) -> Option<f64> {
     Some((slots.len() as f64 / expected).min(1.0))
 }
 
-fn site_indicators(
-    src: &Sources<'_>,
+/// A device's reading interval: the median gap between its (sorted) reading times.
+fn cadence(times: &[i64]) -> Option<i64> {
+    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0).collect();
+    gaps.sort_unstable();
+    gaps.get(gaps.len() / 2).copied()
+}
+
+/// What [`completeness`] finds for one device kind at one site.
+#[derive(Debug, Default)]
+pub(crate) struct KindReadings {
+    /// Each device's completeness over the window.
+    pub shares: Vec<f64>,
+    /// Each device's reading interval (ns), where it has one.
+    pub cadences_ns: Vec<i64>,
+    /// The times of every reading of the kind's first field, all devices.
+    pub times: Vec<i64>,
+}
+
+/// Per site and device kind: see [`KindReadings`].
+pub(crate) type SiteKinds = BTreeMap<String, BTreeMap<&'static str, KindReadings>>;
+
+/// Completeness per site, kind and device over `start..end`, the cadence learned from
+/// `cadence_days` before `end`; sites filtered by `wanted`.
+pub(crate) fn completeness(
+    store: &Store,
     start: i64,
     end: i64,
+    cadence_days: i64,
     wanted: &dyn Fn(&str) -> bool,
-) -> Result<Vec<Value>, Error> {
-    let mut by_site: BTreeMap<String, BTreeMap<&'static str, Vec<f64>>> = BTreeMap::new();
+) -> Result<SiteKinds, fieldline_store::Error> {
+    let mut by_site: SiteKinds = BTreeMap::new();
     for kind in reading_kinds() {
         let Some(first) = kind.fields.first() else { continue };
-        let sites: BTreeSet<String> = src
-            .store
+        let sites: BTreeSet<String> = store
             .series(Some(kind.kind), &[])
             .into_iter()
             .filter_map(|s| s.tags.get("site").cloned())
             .filter(|s| wanted(s))
             .collect();
         for site in sites {
-            let from = start.saturating_sub((CADENCE_DAYS - 1) * NS_PER_DAY);
+            let from = end.saturating_sub(cadence_days * NS_PER_DAY).min(start);
             let query = Query::new(kind.kind).range(from, end).tag("site", &site).fields([first.name]);
             let mut per_device: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-            for s in src.store.query(&query)? {
+            for s in store.query(&query)? {
                 let device = s.tag("device").unwrap_or_default().to_string();
                 per_device.entry(device).or_default().extend(s.points.iter().map(|(t, _)| *t));
             }
-            let shares = by_site.entry(site).or_default().entry(kind.kind).or_default();
+            let found = by_site.entry(site).or_default().entry(kind.kind).or_default();
             for times in per_device.values_mut() {
                 times.sort_unstable();
-                shares.extend(device_completeness(times, start, end));
+                found.shares.extend(device_completeness(times, start, end));
+                found.cadences_ns.extend(cadence(times));
+                found.times.extend(times.iter().copied());
             }
         }
     }
+    Ok(by_site)
+}
+
+fn site_indicators(
+    src: &Sources<'_>,
+    start: i64,
+    end: i64,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Value>, Error> {
+    let by_site: BTreeMap<String, BTreeMap<&'static str, Vec<f64>>> =
+        completeness(src.store, start, end, CADENCE_DAYS, wanted)?
+            .into_iter()
+            .map(|(site, kinds)| (site, kinds.into_iter().map(|(k, found)| (k, found.shares)).collect()))
+            .collect();
     let alerts = src.alerts.list().map_err(|e| Error::Build(e.to_string()))?;
     let mut out = Vec::new();
     for (site, kinds) in by_site {

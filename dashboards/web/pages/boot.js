@@ -1,0 +1,3 @@
+// Last script: every page has registered itself; draw the header and the first page.
+"use strict";
+FL.start();
