@@ -172,7 +172,7 @@ async fn csv_output_and_clear_errors() {
         assert!(body["error"].as_str().unwrap().contains(needle), "{path}: {body}");
     }
     let health = server.get_json("/health").await;
-    assert_eq!(health["status"], "ok");
+    assert_eq!(health["status"], "pass");
     let openapi = server.get_json("/api/v1/openapi.json").await;
     assert!(openapi["paths"]["/api/v1/query"].is_object());
     server.running.shutdown().await.unwrap();

@@ -208,13 +208,23 @@ fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
     }
     let path = request.uri().path();
     let signing_in = path == "/api/v1/session" && !reading;
-    let protected = path.starts_with("/api/") || (path == "/metrics" && !state.http.public_metrics);
+    let protected = path.starts_with("/api/") || path == "/write" || (path == "/metrics" && !state.http.public_metrics);
     if state.http.tokens.is_empty() || !protected || signing_in {
         return Ok(());
     }
 
+    // `Token`/`Bearer` (InfluxDB 2 clients); Basic or `?u=&p=` with the token as the password
+    // (InfluxDB 1 clients: Telegraf's v1 output, Node-RED), as InfluxDB 2's v1 API does.
+    let password = request.uri().query().and_then(password_param);
     let presented = header_str(headers, header::AUTHORIZATION.as_str())
-        .map(|v| v.strip_prefix("Token ").or_else(|| v.strip_prefix("Bearer ")).map(str::trim));
+        .map(|v| {
+            v.strip_prefix("Token ")
+                .or_else(|| v.strip_prefix("Bearer "))
+                .map(|t| t.trim().to_string())
+                .or_else(|| v.strip_prefix("Basic ").and_then(basic_password))
+        })
+        .or(password.map(Some));
+    let presented = presented.as_ref().map(|p| p.as_deref());
     let identity = match presented {
         Some(Some(token)) => find_token(&state.http.tokens, token).map(|t| Identity::of(t, Via::Token)),
         Some(None) => None,
@@ -243,6 +253,20 @@ fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
     request.extensions_mut().insert(Rights { write_reserved: identity.write_reserved });
     request.extensions_mut().insert(identity);
     Ok(())
+}
+
+/// The password of `Authorization: Basic base64(user:password)`.
+fn basic_password(encoded: &str) -> Option<String> {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, password)| password.to_string())
+}
+
+/// The `p` (password) query parameter of an InfluxDB 1 request.
+fn password_param(query: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    pairs.into_iter().find(|(k, _)| k == "p").map(|(_, v)| v)
 }
 
 #[derive(Deserialize)]

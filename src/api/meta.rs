@@ -1,5 +1,7 @@
-//! Operational endpoints: `/health`, `/metrics` (Prometheus text), the OpenAPI document and
-//! the kind schema (`/api/v1/schema`: units and physical limits of every device kind).
+//! Operational endpoints: `/health`, `/ready` and `/ping` in InfluxDB's shapes (so the
+//! official clients' and load balancers' checks pass), `/metrics` (Prometheus text), the
+//! OpenAPI document and the kind schema (`/api/v1/schema`: units and physical limits of every
+//! device kind).
 
 use axum::Router;
 use axum::extract::State;
@@ -15,23 +17,52 @@ const OPENAPI: &str = include_str!("openapi.json");
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/ping", get(ping).head(ping))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/schema", get(schema))
 }
 
-/// `200 {"status":"ok"}`, or `503 {"status":"degraded","problems":[...]}` while the store
-/// cannot persist (failing snapshots, quarantined files) so monitoring notices.
+/// InfluxDB's health shape: `200 {"name":"fieldline","status":"pass",...}`, or `503` with
+/// `"status":"fail"` and the `problems` while the store cannot persist (failing snapshots,
+/// quarantined files) so monitoring notices.
 async fn health(State(state): State<AppState>) -> Response {
     let problems = state.store.problems();
-    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let ok = problems.is_empty();
     let body = json!({
-        "status": if problems.is_empty() { "ok" } else { "degraded" },
+        "name": "fieldline",
+        "message": if ok { "ready for queries and writes".to_string() } else { problems.join("; ") },
+        "status": if ok { "pass" } else { "fail" },
+        "checks": [],
         "problems": problems,
         "version": env!("CARGO_PKG_VERSION"),
+        "commit": "",
         "uptime_s": state.started.elapsed().as_secs(),
     });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()
+}
+
+/// InfluxDB's readiness shape: `{"status":"ready","started":..,"up":..}`; 503 `not ready`
+/// while the store cannot persist (a load balancer should send writes elsewhere).
+async fn ready(State(state): State<AppState>) -> Response {
+    let up = state.started.elapsed();
+    let started = fieldline_core::time::now_ns().saturating_sub(i64::try_from(up.as_nanos()).unwrap_or(i64::MAX));
+    let ok = state.store.problems().is_empty();
+    let body = json!({
+        "status": if ok { "ready" } else { "not ready" },
+        "started": fieldline_core::time::format_time(started, time::UtcOffset::UTC),
+        "up": format!("{:.3}s", up.as_secs_f64()),
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+/// `204` with InfluxDB's version headers: what `influx ping`, Telegraf and gateways probe.
+async fn ping() -> Response {
+    (StatusCode::NO_CONTENT, [("X-Influxdb-Build", "fieldline"), ("X-Influxdb-Version", env!("CARGO_PKG_VERSION"))])
+        .into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {

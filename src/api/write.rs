@@ -1,5 +1,7 @@
-//! `POST /api/v2/write`: InfluxDB v2 compatible line protocol (gzip accepted). Answers 204
-//! only after the points are durable; a body with bad lines keeps the good ones and answers
+//! `POST /api/v2/write` (InfluxDB v2) and `POST /write` (InfluxDB 1: Telegraf's `influxdb`
+//! output, Node-RED, gateways): line protocol, gzip accepted. Parameters a client adds for its
+//! own server (`bucket`, `org`, `db`, `rp`, `consistency`, ...) are accepted and ignored:
+//! fieldline has one namespace. Answers 204 only after the points are durable; a body with bad lines keeps the good ones and answers
 //! 400 with each rejected line's number and reason. At most `max_concurrent_writes` bodies
 //! are read and processed at once (a big body costs many times its size in memory while it
 //! is decoded); the others wait for a slot before their body is read, so they hold none.
@@ -15,39 +17,27 @@ use axum::routing::post;
 use fieldline_core::time::now_ns;
 use fieldline_ingest::decode::Precision;
 use fieldline_ingest::pipeline::Rights;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, AppState, read_body};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v2/write", post(write))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WriteParams {
-    /// Accepted for InfluxDB client compatibility; fieldline has one namespace.
-    bucket: Option<String>,
-    org: Option<String>,
-    #[serde(rename = "orgID")]
-    org_id: Option<String>,
-    precision: Option<String>,
+    Router::new().route("/api/v2/write", post(write)).route("/write", post(write))
 }
 
 async fn write(
     State(state): State<AppState>,
-    Query(params): Query<WriteParams>,
+    Query(params): Query<Vec<(String, String)>>,
     rights: Option<Extension<Rights>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let _ = (&params.bucket, &params.org, &params.org_id);
     refuse_form_content(&headers)?;
-    let precision = match params.precision.as_deref() {
-        None => Precision::Ns,
-        Some(p) => Precision::parse(p)
-            .ok_or_else(|| ApiError::bad_request(format!("precision {p:?} is not one of ns, us, ms, s")))?,
+    let precision = match params.iter().find(|(k, _)| k == "precision").map(|(_, v)| v.as_str()) {
+        None | Some("") => Precision::Ns,
+        Some(p) => Precision::parse(p).ok_or_else(|| {
+            ApiError::bad_request(format!("precision {p:?} is not one of ns, us, ms, s (or n, u, m, h)"))
+        })?,
     };
     let max_body = state.http.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

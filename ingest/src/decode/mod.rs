@@ -16,16 +16,22 @@ pub enum Precision {
     Us,
     Ms,
     S,
+    /// Minutes and hours: InfluxDB 1's `/write` accepts them.
+    M,
+    H,
 }
 
 impl Precision {
-    /// Parses the InfluxDB v2 `precision` query parameter value.
+    /// Parses the InfluxDB `precision` query parameter value (v2: ns, us, ms, s; v1 also
+    /// n, u, m, h).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ns" | "n" => Some(Precision::Ns),
             "us" | "u" => Some(Precision::Us),
             "ms" => Some(Precision::Ms),
             "s" => Some(Precision::S),
+            "m" => Some(Precision::M),
+            "h" => Some(Precision::H),
             _ => None,
         }
     }
@@ -37,6 +43,8 @@ impl Precision {
             Precision::Us => 1_000,
             Precision::Ms => 1_000_000,
             Precision::S => 1_000_000_000,
+            Precision::M => 60_000_000_000,
+            Precision::H => 3_600_000_000_000,
         }
     }
 }

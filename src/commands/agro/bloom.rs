@@ -84,14 +84,14 @@ fn table(view: &Value) -> String {
         format!(
             "fitted to past springs' stages (base {:.2} °C, start {}, RMSE {:.1} days)",
             ph["base_c"].as_f64().unwrap_or(f64::NAN),
-            text(&ph["start"]),
+            start_text(&ph["start"]),
             ph["rmse_days"].as_f64().unwrap_or(f64::NAN)
         )
     } else {
         format!(
             "the crop table's heat sums (base {:.2} °C, start {})",
             ph["base_c"].as_f64().unwrap_or(f64::NAN),
-            text(&ph["start"])
+            start_text(&ph["start"])
         )
     };
     let _ = writeln!(out, "phenology: {basis}");
@@ -124,4 +124,16 @@ fn table(view: &Value) -> String {
         let _ = writeln!(out, "note: {}", text(note));
     }
     out
+}
+
+/// A start rule as the API gives it (`{"first_five_day_mean_at_least": 3.0}`,
+/// `{"fixed_day_of_year": 1}`) in words.
+fn start_text(rule: &Value) -> String {
+    if let Some(t) = rule["first_five_day_mean_at_least"].as_f64() {
+        format!("first 5-day mean ≥ {t} °C")
+    } else if let Some(d) = rule["fixed_day_of_year"].as_u64() {
+        format!("day {d} of the year")
+    } else {
+        rule.as_str().map_or_else(|| rule.to_string(), str::to_string)
+    }
 }
