@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the MQTT endpoint (or broker client), the store and the HTTP API.
-    Serve(commands::serve::ServeArgs),
+    Serve(commands::serve::ServeCommand),
     /// Serve, backfill 60 days of the simulated Heze sites and stream them live: the one-command demo.
     Demo(commands::demo::DemoArgs),
     /// Simulate the Heze field sites (wind, PV, met, peony plots, pest traps, NWP) with injected faults: to files, over HTTP or live over MQTT.

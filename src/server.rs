@@ -79,16 +79,26 @@ impl std::fmt::Debug for Running {
     }
 }
 
-/// Starts everything `config` describes.
-pub async fn start(config: Config) -> Result<Running, Error> {
-    let started = Instant::now();
+/// Checks what can be checked without opening the data dir or binding a port: the schema,
+/// HTTP, crop, brain and alert settings, the HTTP certificate (returned, loaded) and the
+/// broker settings. `serve --check` stops here.
+pub fn check(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Error> {
     config.schema.check()?;
     config.http.check().map_err(Error::HttpConfig)?;
     config.agro.check().map_err(Error::AgroConfig)?;
     config.brain.check()?;
     config.alerts.check()?;
-    // Before anything opens: a missing or bad certificate is a start-up error naming the file.
-    let http_tls = config.http.tls.as_ref().map(api::load_tls).transpose()?;
+    if let Some(broker) = &config.broker {
+        mqtt_broker::Client::new(broker.clone())?;
+    }
+    Ok(config.http.tls.as_ref().map(api::load_tls).transpose()?)
+}
+
+/// Starts everything `config` describes.
+pub async fn start(config: Config) -> Result<Running, Error> {
+    let started = Instant::now();
+    // Before anything opens: a bad setting or a missing certificate is a start-up error.
+    let http_tls = check(&config)?;
     let data_dir = config.data_dir.clone();
     let store_config = config.store.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_config))

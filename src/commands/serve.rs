@@ -112,8 +112,27 @@ pub fn announce(running: &server::Running) {
     println!("fieldline listening http={} mqtt={mqtt}{mqtts}", running.http_addr);
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// `fieldline serve`: the shared flags plus `--check`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    pub args: ServeArgs,
+    /// Check the configuration (file, environment, flags: settings, certificates, broker
+    /// settings) and exit: 0 and "configuration OK" when it would start, else the reason.
+    /// Opens no data dir and binds no port, so it runs beside a live server (deployments
+    /// validate their files with it).
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub async fn run(command: ServeCommand) -> anyhow::Result<()> {
+    let ServeCommand { args, check } = command;
     let config = args.load_config()?;
+    if check {
+        server::check(&config)?;
+        println!("configuration OK: http {}, data dir {}", config.http.listen, config.data_dir.display());
+        return Ok(());
+    }
     let running = server::start(config).await?;
     announce(&running);
     server::shutdown_signal().await;
