@@ -2,7 +2,8 @@
 //! and device kind: devices, last reading, usual reading interval and data completeness over
 //! the last 24 h (each device's share of its usual reading slots, the cadence learned from the
 //! last 3 days);
-//! open alerts by severity; readings per second over the last 10 minutes. Only readings of
+//! open alerts by severity; readings per second over the last 10 minutes; how many series
+//! are stored. Only readings of
 //! devices count: weather-forecast runs and forecasts are stamped ahead of now and would
 //! make a site's "last reading" lie in the future.
 
@@ -29,8 +30,9 @@ pub fn routes() -> Router<AppState> {
 async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
     let store = state.store.clone();
     let now = now_ns();
-    let sites = tokio::task::spawn_blocking(move || {
-        crate::brain::bundle::completeness(&store, now.saturating_sub(NS_PER_DAY), now, 3, &|_| true)
+    let (sites, series) = tokio::task::spawn_blocking(move || {
+        let sites = crate::brain::bundle::completeness(&store, now.saturating_sub(NS_PER_DAY), now, 3, &|_| true);
+        sites.map(|s| (s, store.series(None, &[]).len()))
     })
     .await
     .map_err(ApiError::internal)??;
@@ -85,6 +87,7 @@ async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
         "now": format_time(now, UtcOffset::UTC),
         "sites": out,
         "open_alerts": open,
+        "series": series,
         "ingest": {
             "readings_per_s": recent_total as f64 / RATE_WINDOW_S as f64,
             "window_s": RATE_WINDOW_S,

@@ -66,12 +66,11 @@ FL.addStrings({
   FL.page("overview", {
     nav: "nav.overview",
     async render() {
-      const [ov, dead, health, series] = await Promise.all([
+      const [ov, dead, health] = await Promise.all([
         FL.api("/api/v1/overview"),
         FL.api("/api/v1/deadletters?limit=1000&start=-24h"),
         // 503 with the problems while the store cannot persist: shown, not an error page.
         fetch("/health").then((r) => r.json()).catch((e) => ({ uptime_s: null, version: "?", problems: [e.message] })),
-        FL.api("/api/v1/series"),
       ]);
       const nowMs = Date.parse(ov.now);
       if (!ov.sites.length) return [el("h2", {}, t("ov.sites")), FL.note(t("ov.empty"))];
@@ -110,7 +109,7 @@ FL.addStrings({
           ...sevCards,
           FL.card(FL.num(ov.ingest.readings_per_s, 1), t("ov.rate")),
           FL.card(String(dead.deadletters.length), t("ov.dead"), dead.deadletters.length ? "warn" : "good"),
-          FL.card(String(series.series.length), t("ov.series")),
+          FL.card(String(ov.series), t("ov.series")),
           (health.problems || []).length
             ? FL.card("!", `${t("ov.problems")}: ${health.problems.join("; ")}`, "bad")
             : FL.card("✓", t("ov.up", { min: Math.round(health.uptime_s / 60), version: health.version }), "good")),
