@@ -14,21 +14,6 @@ use fieldline_core::time::NS_PER_SEC;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// Minute readings of one met station from `from` to `to` (unix s), a daily temperature cycle
-/// with deterministic jitter; from `stuck_from` on the value freezes.
-fn readings(from: i64, to: i64, stuck_from: i64) -> String {
-    let mut lp = String::new();
-    let mut t = from - from % 60;
-    while t < to {
-        let jitter = ((t / 60).wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0 - 0.5;
-        let temp = 10.0 + 6.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin() + jitter;
-        let value = if t >= stuck_from { 13.37 } else { temp };
-        lp.push_str(&format!("met_station,site=t-met,device=m1 air_temp_c={value:.3} {}\n", t * NS_PER_SEC));
-        t += 60;
-    }
-    lp
-}
-
 /// An HTTPS server (rustls, the test CA's server certificate) recording every JSON POSTed to `/hook`.
 async fn https_receiver(files: &common::tls::TlsFiles) -> (String, Arc<Mutex<Vec<Value>>>) {
     use rustls_pki_types::pem::PemObject;
@@ -94,7 +79,10 @@ async fn alerts_reach_an_https_webhook_trusted_through_webhook_ca() {
         c.alerts.webhook_ca = Some(files.ca_cert.clone());
     })
     .await;
-    for body in [readings(now - 4 * 86_400, now - 1800, i64::MAX), readings(now - 1800, now + 3 * 3600, now + 3600)] {
+    for body in [
+        common::stuck_met_station(now - 4 * 86_400, now - 1800, i64::MAX),
+        common::stuck_met_station(now - 1800, now + 3 * 3600, now + 3600),
+    ] {
         let resp = server.http.post(server.url("/api/v2/write?bucket=b")).body(body).send().await.unwrap();
         assert_eq!(resp.status(), 204);
     }

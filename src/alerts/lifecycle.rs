@@ -22,7 +22,7 @@ pub struct Alerts {
     inner: Arc<Mutex<BTreeMap<AlertKey, Alert>>>,
     store: Store,
     outbox: Outbox,
-    webhook: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
+    webhooks: Vec<tokio::sync::mpsc::Sender<serde_json::Value>>,
     pub metrics: AlertMetrics,
 }
 
@@ -47,7 +47,7 @@ impl AlertKey {
 }
 
 impl Alerts {
-    /// Loads the open alerts from the store and starts the webhook sender if configured.
+    /// Loads the open alerts from the store and starts a sender per configured webhook.
     pub fn open(config: &AlertsConfig, store: Store, outbox: Outbox, metrics: AlertMetrics) -> Result<Self, Error> {
         let mut open = BTreeMap::new();
         for alert in load(&store, None)? {
@@ -56,11 +56,12 @@ impl Alerts {
             }
         }
         metrics.open.set(open.len() as i64);
-        let webhook = match &config.webhook_url {
-            Some(url) => Some(spawn_webhook(url.clone(), config, metrics.clone())?),
-            None => None,
-        };
-        Ok(Alerts { inner: Arc::new(Mutex::new(open)), store, outbox, webhook, metrics })
+        let webhooks = config
+            .all_webhooks()
+            .into_iter()
+            .map(|hook| spawn_webhook(hook, config, metrics.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Alerts { inner: Arc::new(Mutex::new(open)), store, outbox, webhooks, metrics })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<AlertKey, Alert>> {
@@ -199,11 +200,11 @@ impl Alerts {
         if announce {
             let body = alert.to_json();
             self.outbox.publish(format!("fl/v1/{}/alerts", alert.site), body.to_string());
-            if let Some(tx) = &self.webhook
-                && tx.try_send(body).is_err()
-            {
-                self.metrics.webhook_failures.inc();
-                tracing::error!(id = alert.id, "webhook queue full: alert not delivered to the webhook");
+            for tx in &self.webhooks {
+                if tx.try_send(body.clone()).is_err() {
+                    self.metrics.webhook_failures.inc();
+                    tracing::error!(id = alert.id, "webhook queue full: alert not delivered to a webhook");
+                }
             }
         }
         Ok(())

@@ -104,6 +104,36 @@ pub fn message_params(
     ])
 }
 
+/// The Chinese sentence of `kind` for the robots (WeCom, DingTalk, Feishu): the dashboard's
+/// `alert.msg.*` text in `dashboards/web/i18n.js`, kept equal by a test.
+pub fn chinese(kind: &str, who: &str, field: &str, value: &str, expected: &str) -> String {
+    chinese_template(kind)
+        .replace("{who}", who)
+        .replace("{field}", field)
+        .replace("{value}", value)
+        .replace("{expected}", expected)
+}
+
+fn chinese_template(kind: &str) -> &'static str {
+    match kind {
+        "out_of_range" => "{who}：{field} = {value}，超出物理量程",
+        "stuck" => "{who}：{field} 长时间停在 {value}（传感器故障？）",
+        "spike" => "{who}：{field} 突变到 {value}（预期约 {expected}）",
+        "gap" => "{who}：已 {value} 没有数据（静默 {expected} 后告警）",
+        "level_shift" => "{who}：{field} 从通常的 {expected} 偏移到 {value}",
+        "unusual" => "{who}：{field} = {value}，对此时段不寻常（通常 {expected}）",
+        "peer_drift" => "{who}：{field} 偏离邻近设备：相差 {value}，通常 {expected}",
+        "relation" => "{who}：{field} 与设备其他读数不再相符（{value} 对 {expected}）",
+        "power_curve" => "{who}：出力 {value} kW，低于功率曲线（应为 {expected} kW）：变桨故障或覆冰？",
+        "pv_performance" => "{who}：性能比 {value}，低于通常的 {expected}",
+        "pv_peer" => "{who}：{value} kW，而同类逆变器为 {expected} kW（停机或组串故障？）",
+        "pest_outbreak" => "{who}：日诱虫量 {value}，基线 {expected}：虫口激增",
+        "frost" => "{who}：霜冻风险，气温 {value} °C，正处于怕冻的生育期",
+        "drought" => "{who}：土壤含水量 {value} %，低于灌溉起始点 {expected} %",
+        _ => "{who}：{field} = {value}（预期 {expected}）",
+    }
+}
+
 /// The English sentence of `kind` with `params` filled in.
 fn english(kind: &str, p: &BTreeMap<&'static str, String>) -> String {
     let get = |k: &str| p.get(k).map_or("?", String::as_str);
@@ -159,6 +189,19 @@ mod tests {
             .chain(["dl.limit", "dl.name", "dl.topic", "dl.other"])
         {
             assert!(zh.contains(&format!("\"{key}\":")) && en.contains(&format!("\"{key}\":")), "{key}");
+        }
+    }
+
+    /// The robots' Chinese is the dashboard's Chinese, word for word.
+    #[test]
+    fn chinese_sentences_match_the_dashboard() {
+        let i18n = include_str!("../../dashboards/web/i18n.js");
+        let (zh, _) = i18n.split_once("\n  en: {").expect("zh block, then en block");
+        for kind in EventKind::ALL {
+            let key = format!("\"{}\": \"", message_key(kind.name()));
+            let start = zh.find(&key).map(|i| i + key.len()).unwrap_or_else(|| panic!("{key} not in i18n.js"));
+            let end = zh[start..].find('"').map(|i| start + i).unwrap_or(start);
+            assert_eq!(chinese_template(kind.name()), &zh[start..end], "{}", kind.name());
         }
     }
 

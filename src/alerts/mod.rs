@@ -5,12 +5,14 @@
 //! Alerts are stored as points of measurement `_alert` (one series per alert id, one point at
 //! the alert's start that every change overwrites), so they are durable through the WAL like
 //! any reading and survive restarts; the open ones are kept in memory for deduplication.
-//! Each change is published on `fl/v1/{site}/alerts` and, when configured, POSTed to a
-//! webhook with retries.
+//! Each change is published on `fl/v1/{site}/alerts` and, when configured, POSTed to
+//! webhooks with retries: fieldline's JSON, or the shapes of WeCom, DingTalk and Feishu group
+//! robots and Prometheus Alertmanager (`formats`).
 //!
 //! Here are the configuration, the metrics and the errors; the alert book and its lifecycle
 //! live in `lifecycle`, the alert as stored and as clients see it in `record`, what an
-//! operator reads (message, severity) in `message`, and the webhook sender in `webhook`.
+//! operator reads (message, severity) in `message`, the webhook sender in `webhook` and the
+//! receivers' shapes in `formats`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use fieldline_store as store;
 
+pub mod formats;
 mod lifecycle;
 mod message;
 mod record;
@@ -54,8 +57,11 @@ pub struct AlertsConfig {
     /// against the operating system's trust store (plus `webhook_ca`).
     pub webhook_url: Option<String>,
     pub webhook_attempts: u32,
-    /// Extra CA certificate(s) (PEM) to trust for the webhook, e.g. a farm-internal CA.
+    /// Extra CA certificate(s) (PEM) to trust for the webhooks, e.g. a farm-internal CA.
     pub webhook_ca: Option<std::path::PathBuf>,
+    /// `[[alerts.webhooks]]`: receivers in their own formats (WeCom, DingTalk, Feishu group
+    /// robots, Alertmanager, or fieldline's JSON), each with a severity floor.
+    pub webhooks: Vec<WebhookConfig>,
     /// Where live data starts on an empty data dir (unix s): readings before it are history
     /// the detectors learn from, not check. Set by `fieldline demo` (its backfill ends there);
     /// otherwise the wall clock is where live starts. Not a file setting.
@@ -76,19 +82,94 @@ impl Default for AlertsConfig {
             webhook_url: None,
             webhook_attempts: 6,
             webhook_ca: None,
+            webhooks: Vec::new(),
             live_from_s: None,
         }
     }
 }
 
+/// One `[[alerts.webhooks]]` receiver.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The robot's or receiver's URL, e.g.
+    /// `https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...` (WeCom),
+    /// `https://oapi.dingtalk.com/robot/send?access_token=...` (DingTalk),
+    /// `https://open.feishu.cn/open-apis/bot/v2/hook/...` (Feishu),
+    /// `http://alertmanager:9093/api/v2/alerts` (Alertmanager).
+    pub url: String,
+    #[serde(default)]
+    pub format: formats::WebhookFormat,
+    /// The signing secret (加签) of a DingTalk or Feishu robot, inline or ...
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// ... from this environment variable (kept out of the file).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// The language of the robots' text (`zh` or `en`).
+    #[serde(default)]
+    pub language: formats::Language,
+    /// Only alerts at least this severe (`info`, `warning`, `critical`).
+    #[serde(default = "lowest_severity")]
+    pub min_severity: Severity,
+}
+
+fn lowest_severity() -> Severity {
+    Severity::Info
+}
+
+impl WebhookConfig {
+    /// The signing secret, from the file or the environment.
+    pub fn signing_secret(&self) -> Result<Option<String>, Error> {
+        match (&self.secret, &self.secret_env) {
+            (Some(_), Some(_)) => Err(Error::Webhook(format!("webhook {}: secret and secret_env both set", self.url))),
+            (Some(s), None) => Ok(Some(s.clone())),
+            (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| {
+                Error::Webhook(format!("webhook {}: environment variable {var} (secret_env) is not set", self.url))
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 impl AlertsConfig {
-    /// Checks what can be checked before anything opens: the webhook's extra CA file must be
-    /// readable and hold a PEM certificate (the error names the file).
+    /// Checks what can be checked before anything opens: the webhooks' extra CA file must be
+    /// readable and hold a PEM certificate (the error names the file); each webhook has an
+    /// http(s) URL and its secret, and a secret only where the format signs.
     pub fn check(&self) -> Result<(), Error> {
         if self.webhook_ca.is_some() {
             webhook::webhook_client(self.webhook_ca.as_deref())?;
         }
+        for hook in &self.webhooks {
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                return Err(Error::Webhook(format!(
+                    "webhook {:?}: the URL must start with http:// or https://",
+                    hook.url
+                )));
+            }
+            let secret = hook.signing_secret()?;
+            let signs = matches!(hook.format, formats::WebhookFormat::Dingtalk | formats::WebhookFormat::Feishu);
+            if secret.is_some() && !signs {
+                return Err(Error::Webhook(format!(
+                    "webhook {}: only dingtalk and feishu robots take a secret",
+                    hook.url
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Every receiver: `webhook_url` (fieldline's JSON) and the `[[alerts.webhooks]]`.
+    pub fn all_webhooks(&self) -> Vec<WebhookConfig> {
+        let legacy = self.webhook_url.iter().map(|url| WebhookConfig {
+            url: url.clone(),
+            format: formats::WebhookFormat::Json,
+            secret: None,
+            secret_env: None,
+            language: formats::Language::Zh,
+            min_severity: Severity::Info,
+        });
+        legacy.chain(self.webhooks.iter().cloned()).collect()
     }
 }
 

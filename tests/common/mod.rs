@@ -361,3 +361,21 @@ impl SeqPublisher {
         acked
     }
 }
+
+/// Minute readings of one met station from `from` to `to` (unix s), a daily temperature cycle
+/// with deterministic jitter; from `stuck_from` on the value freezes.
+pub fn stuck_met_station(from: i64, to: i64, stuck_from: i64) -> String {
+    let mut lp = String::new();
+    let mut t = from - from % 60;
+    while t < to {
+        let jitter = ((t / 60).wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0 - 0.5;
+        let temp = 10.0 + 6.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin() + jitter;
+        let value = if t >= stuck_from { 13.37 } else { temp };
+        lp.push_str(&format!(
+            "met_station,site=t-met,device=m1 air_temp_c={value:.3} {}\n",
+            t * fieldline_core::time::NS_PER_SEC
+        ));
+        t += 60;
+    }
+    lp
+}
