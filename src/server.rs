@@ -95,8 +95,19 @@ pub fn check(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Error
 }
 
 /// Starts everything `config` describes.
-pub async fn start(config: Config) -> Result<Running, Error> {
+pub async fn start(mut config: Config) -> Result<Running, Error> {
     let started = Instant::now();
+    if config.broker.as_ref().is_some_and(|b| b.topics.iter().any(|t| t.starts_with("$share/"))) {
+        // A shared subscription hands each message to one instance of the group: this one
+        // holds part of every site, and jobs on part of a site would forecast and alert wrong.
+        tracing::warn!(
+            "shared subscription: this instance stores part of each site's readings; \
+             forecast, detection and brain jobs are off here (partition by site to run them)"
+        );
+        config.forecast.enabled = false;
+        config.alerts.enabled = false;
+        config.brain.enabled = false;
+    }
     // Before anything opens: a bad setting or a missing certificate is a start-up error.
     let http_tls = check(&config)?;
     let data_dir = config.data_dir.clone();
@@ -177,6 +188,11 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         sessions: api::Sessions::default(),
         write_slots: Arc::new(tokio::sync::Semaphore::new(config.http.max_concurrent_writes)),
         http_metrics,
+        jobs: api::JobsRunning {
+            forecast: config.forecast.enabled,
+            detection: config.alerts.enabled,
+            brain: config.brain.enabled,
+        },
     };
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(api::run(listener, state, async move {

@@ -39,6 +39,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "commit": "",
         "uptime_s": state.started.elapsed().as_secs(),
+        "jobs": state.jobs,
     });
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

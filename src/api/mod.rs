@@ -61,6 +61,16 @@ pub struct AppState {
     /// One permit per `/api/v2/write` processed at once (`max_concurrent_writes`).
     pub write_slots: Arc<Semaphore>,
     pub http_metrics: HttpMetrics,
+    /// Which jobs this instance runs (`/health` says; a shared-subscription replica runs none).
+    pub jobs: JobsRunning,
+}
+
+/// Which jobs this instance runs.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct JobsRunning {
+    pub forecast: bool,
+    pub detection: bool,
+    pub brain: bool,
 }
 
 impl AppState {

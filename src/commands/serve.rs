@@ -43,6 +43,17 @@ pub struct ServeArgs {
     /// File holding the external broker's password (trailing newline ignored).
     #[arg(long, env = "FIELDLINE_BROKER_PASSWORD_FILE", value_name = "FILE")]
     pub broker_password_file: Option<PathBuf>,
+    /// Subscribe to these filters instead of fl/v1/# (repeat the flag, or comma-separate in
+    /// the variable): e.g. `fl/v1/heze-wind/#` so that each site lives whole on one instance
+    /// (ingest partitioned by site: the forecast and detection jobs see all of its readings).
+    #[arg(long = "broker-topic", env = "FIELDLINE_BROKER_TOPICS", value_delimiter = ',', value_name = "FILTER")]
+    pub broker_topics: Vec<String>,
+    /// Join the MQTT shared subscription `$share/NAME/<filter>`: the broker gives each message
+    /// to one instance of the group, so N instances split the load. Each then holds part of
+    /// every site, so its forecast, detection and brain jobs are off (see README, "Several
+    /// instances").
+    #[arg(long, env = "FIELDLINE_SHARE_GROUP", value_name = "NAME")]
+    pub share_group: Option<String>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -56,6 +67,8 @@ impl std::fmt::Debug for ServeArgs {
             .field("broker", &self.broker.as_deref().map(redact_url))
             .field("broker_client_id", &self.broker_client_id)
             .field("broker_password_file", &self.broker_password_file)
+            .field("broker_topics", &self.broker_topics)
+            .field("share_group", &self.share_group)
             .finish()
     }
 }
@@ -89,12 +102,24 @@ impl ServeArgs {
                 broker.password_file = Some(path.clone());
                 broker.password = None;
             }
+            if !self.broker_topics.is_empty() {
+                broker.topics = self.broker_topics.clone();
+            }
+            if let Some(group) = &self.share_group {
+                if group.is_empty() || group.contains(['/', '+', '#']) {
+                    anyhow::bail!("--share-group {group:?}: a name without '/', '+' or '#'");
+                }
+                broker.topics = broker.topics.iter().map(|t| format!("$share/{group}/{t}")).collect();
+            }
             if let Some(password) = std::env::var_os(BROKER_PASSWORD_ENV) {
                 let password =
                     password.into_string().map_err(|_| anyhow::anyhow!("{BROKER_PASSWORD_ENV} is not valid UTF-8"))?;
                 broker.password = Some(password);
                 broker.password_file = None;
             }
+        }
+        if config.broker.is_none() && (self.share_group.is_some() || !self.broker_topics.is_empty()) {
+            anyhow::bail!("--share-group and --broker-topic need an external broker (--broker URL)");
         }
         Ok(config)
     }
