@@ -73,8 +73,17 @@ fn plant_history(end_s: i64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forecasts_are_issued_scored_served_and_published() {
+    let efiles = tempfile::tempdir().unwrap();
+    let efile_dir = efiles.path().join("to-dispatch");
     let server = TestServer::start_with(|c| {
+        c.forecast.efile = fieldline::jobs::forecast::EfileDrop {
+            dir: Some(efile_dir.clone()),
+            encoding: fieldline::jobs::forecast::EfileEncoding::Gbk,
+            headers: fieldline::jobs::forecast::EfileHeaders::Zh,
+        };
         c.forecast.tick_secs = 1;
+        // Issued at local midnight, so today's live short-term issue is due whatever the hour.
+        c.forecast.issue_hour = 0;
         c.forecast.min_history_days = 3;
         c.forecast.hindcast_days = 3;
         c.forecast.history_days = 8;
@@ -129,6 +138,25 @@ async fn forecasts_are_issued_scored_served_and_published() {
     assert!(text.starts_with("<!System=OMS Version=1.0 Code=UTF-8 Data=1.0!>"));
     assert!(text.contains("<DQYC::t-pv") && text.trim_end().ends_with("</DQYC::t-pv>"));
     assert_eq!(text.lines().filter(|l| l.starts_with('#')).count(), 288);
+
+    // The live issues were also dropped for dispatch's uploader, in GBK with Chinese headers
+    // (hindcasts are not: dispatch wants today's files).
+    let names = wait_for("the live E files in the drop directory", Duration::from_secs(30), || {
+        let dir = efile_dir.clone();
+        async move {
+            let names: Vec<String> =
+                std::fs::read_dir(&dir).ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            (names.iter().any(|n| n.ends_with("_DQ.txt")) && names.iter().any(|n| n.ends_with("_CDQ.txt")))
+                .then_some(names)
+        }
+    })
+    .await;
+    for name in names.iter().filter(|n| n.ends_with(".txt")) {
+        let bytes = std::fs::read(efile_dir.join(name)).unwrap();
+        let (text, _, bad) = encoding_rs::GBK.decode(&bytes);
+        assert!(!bad && text.contains("Code=GBK") && text.contains("@序号\t时刻\t预测功率(MW)"), "{name}: {text}");
+    }
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 
     let missing =
         server.http.get(server.url("/api/v1/forecasts?site=nowhere&horizon=short_term")).send().await.unwrap();

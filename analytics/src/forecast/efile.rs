@@ -80,9 +80,31 @@ pub struct EPoint {
     pub p90_mw: Option<f64>,
 }
 
+/// How a provincial dispatch template wants the file: the encoding named in its header line
+/// (the bytes are encoded by whoever writes the file) and the column headers' language.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// `Code=GBK` instead of `Code=UTF-8` in the header line.
+    pub gbk: bool,
+    /// Chinese column headers (`@序号 时刻 预测功率 ...`).
+    pub chinese_headers: bool,
+}
+
 /// Renders the E-language text of one issued forecast (issue time `issued`, unix seconds;
 /// local times at `utc_offset_seconds`).
 pub fn render(site: &str, horizon: Horizon, issued: i64, utc_offset_seconds: i32, points: &[EPoint]) -> Result<String> {
+    render_styled(site, horizon, issued, utc_offset_seconds, points, Style::default())
+}
+
+/// [`render`] in a template's [`Style`].
+pub fn render_styled(
+    site: &str,
+    horizon: Horizon,
+    issued: i64,
+    utc_offset_seconds: i32,
+    points: &[EPoint],
+    style: Style,
+) -> Result<String> {
     check_site(site)?;
     if points.is_empty() {
         return Err(Error::InvalidInput("an E file needs at least one forecast point".into()));
@@ -90,14 +112,20 @@ pub fn render(site: &str, horizon: Horizon, issued: i64, utc_offset_seconds: i32
     let with_quantiles = points.iter().all(|p| p.p10_mw.is_some() && p.p90_mw.is_some());
     let tag = horizon.tag();
     let mut out = String::with_capacity(64 + points.len() * 48);
-    out.push_str("<!System=OMS Version=1.0 Code=UTF-8 Data=1.0!>\n");
+    let code = if style.gbk { "GBK" } else { "UTF-8" };
+    let _ = writeln!(out, "<!System=OMS Version=1.0 Code={code} Data=1.0!>");
     let _ = writeln!(
         out,
         "<{tag}::{site} Date={} Time={}>",
         CivilDate::of_unix(issued, utc_offset_seconds),
         clock(issued, utc_offset_seconds)
     );
-    out.push_str(if with_quantiles { "@id\ttime\tp_fcst_mw\tp10_mw\tp90_mw\n" } else { "@id\ttime\tp_fcst_mw\n" });
+    out.push_str(match (style.chinese_headers, with_quantiles) {
+        (false, true) => "@id\ttime\tp_fcst_mw\tp10_mw\tp90_mw\n",
+        (false, false) => "@id\ttime\tp_fcst_mw\n",
+        (true, true) => "@序号\t时刻\t预测功率(MW)\tP10功率(MW)\tP90功率(MW)\n",
+        (true, false) => "@序号\t时刻\t预测功率(MW)\n",
+    });
     for (i, p) in points.iter().enumerate() {
         let values = [Some(p.p50_mw), p.p10_mw, p.p90_mw];
         if values.iter().flatten().any(|v| !v.is_finite()) {

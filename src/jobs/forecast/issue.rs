@@ -101,6 +101,69 @@ pub(super) fn store_forecast(
     Ok(())
 }
 
+/// Writes a live issue's E file into `[forecast.efile] dir`, if set. A failure is logged and
+/// counted, never fatal: the forecast is stored and served whatever the directory does.
+pub(super) fn drop_efile(
+    drop: &super::EfileDrop,
+    plant: &Plant,
+    horizon: Horizon,
+    issue: i64,
+    offset_s: i32,
+    points: &[ForecastPoint],
+) {
+    let Some(dir) = &drop.dir else { return };
+    if let Err(e) = write_efile(dir, drop, &plant.site, horizon, issue, offset_s, points) {
+        tracing::error!(site = plant.site, horizon = horizon.as_str(), dir = %dir.display(), error = %e, "E file not written");
+    }
+}
+
+/// The E file of one issue, encoded and written atomically into `dir`; returns its path.
+pub(crate) fn write_efile(
+    dir: &std::path::Path,
+    drop: &super::EfileDrop,
+    site: &str,
+    horizon: Horizon,
+    issue: i64,
+    offset_s: i32,
+    points: &[ForecastPoint],
+) -> Result<std::path::PathBuf, Error> {
+    use fieldline_analytics::forecast::efile::{self, EPoint, Style};
+    use std::io::Write;
+    let style = Style {
+        gbk: drop.encoding == super::EfileEncoding::Gbk,
+        chinese_headers: drop.headers == super::EfileHeaders::Zh,
+    };
+    let rows: Vec<EPoint> = points
+        .iter()
+        .map(|p| EPoint {
+            time: p.time,
+            p50_mw: round3(p.p50),
+            p10_mw: Some(round3(p.p10)),
+            p90_mw: Some(round3(p.p90)),
+        })
+        .collect();
+    let text = efile::render_styled(site, horizon, issue, offset_s, &rows, style)?;
+    let bytes = if style.gbk {
+        let (bytes, _, unmappable) = encoding_rs::GBK.encode(&text);
+        if unmappable {
+            return Err(Error::Other(format!("E file of {site}: characters GBK cannot encode")));
+        }
+        bytes.into_owned()
+    } else {
+        text.into_bytes()
+    };
+    let name = efile::file_name(site, horizon, issue, offset_s)?;
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let io = |source| Error::Efile { path: path.clone(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(&bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(path)
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -111,4 +174,42 @@ pub(super) fn block_on_write(ctx: &JobContext, points: Vec<Point>) -> Result<(),
     tokio::runtime::Handle::current()
         .block_on(store.write_points(points))
         .map_err(|e| Error::Other(format!("writing forecasts: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::forecast::{EfileDrop, EfileEncoding, EfileHeaders};
+
+    #[test]
+    fn a_gbk_e_file_with_chinese_headers_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let drop = EfileDrop { dir: Some(dir.path().into()), encoding: EfileEncoding::Gbk, headers: EfileHeaders::Zh };
+        let points: Vec<ForecastPoint> = (1..=4)
+            .map(|i| ForecastPoint { time: 1_714_521_600 + i * 900, p50: 10.0 + i as f64, p10: 9.0, p90: 20.0 })
+            .collect();
+        let path = write_efile(dir.path(), &drop, "HZ_PV1", Horizon::UltraShort, 1_714_521_600, 8 * 3600, &points)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(path.file_name().and_then(|n| n.to_str()), Some("HZ_PV1_20240501_0800_CDQ.txt"));
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(std::str::from_utf8(&bytes).is_err(), "GBK Chinese is not UTF-8");
+        let (text, _, bad) = encoding_rs::GBK.decode(&bytes);
+        assert!(!bad);
+        assert!(text.starts_with(
+            "<!System=OMS Version=1.0 Code=GBK Data=1.0!>\n<CDQYC::HZ_PV1 Date=2024-05-01 Time=08:00:00>\n"
+        ));
+        assert!(
+            text.contains(
+                "@序号\t时刻\t预测功率(MW)\tP10功率(MW)\tP90功率(MW)\n#1\t2024-05-01_08:15:00\t11.000\t9.000\t20.000\n"
+            ),
+            "{text}"
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["HZ_PV1_20240501_0800_CDQ.txt".to_string()], "no temporary file left behind");
+    }
 }

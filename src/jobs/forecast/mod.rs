@@ -90,6 +90,38 @@ pub struct ForecastConfig {
     pub scoring: ScoringRules,
     /// Plants; empty = every site with a `plant` meter, wind if it has turbines, PV if inverters.
     pub plants: Vec<PlantConfig>,
+    /// `[forecast.efile]`: E files written on every live issue for dispatch's uploader.
+    pub efile: EfileDrop,
+}
+
+/// `[forecast.efile]`: every live forecast issue is also written as its E file into `dir`
+/// (under a temporary name, fsync'd, then renamed, so an uploader polling the directory never
+/// picks up half a file), in the encoding and header language the provincial template expects.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EfileDrop {
+    /// Where to write `{site}_{YYYYMMDD}_{HHMM}_DQ.txt` / `_CDQ.txt`; unset = no files.
+    pub dir: Option<std::path::PathBuf>,
+    /// `utf-8` (default) or `gbk`.
+    pub encoding: EfileEncoding,
+    /// `en` (default: `@id time p_fcst_mw ...`) or `zh` (`@序号 时刻 预测功率(MW) ...`).
+    pub headers: EfileHeaders,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EfileEncoding {
+    #[default]
+    Utf8,
+    Gbk,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EfileHeaders {
+    #[default]
+    En,
+    Zh,
 }
 
 impl Default for ForecastConfig {
@@ -110,6 +142,7 @@ impl Default for ForecastConfig {
             altitude_m: 50.0,
             scoring: ScoringRules::default(),
             plants: Vec::new(),
+            efile: EfileDrop::default(),
         }
     }
 }
@@ -202,6 +235,8 @@ pub enum Error {
     Store(#[from] fieldline_store::Error),
     #[error("model: {0}")]
     Model(#[from] fieldline_analytics::forecast::Error),
+    #[error("E file {path}: {source}")]
+    Efile { path: std::path::PathBuf, source: std::io::Error },
     #[error("{0}")]
     Other(String),
 }
@@ -367,6 +402,9 @@ impl Forecaster {
                     let points = ultra_short.forecast(&fctx, i);
                     let live = issue == live_issue;
                     store_forecast(ctx, plant, Horizon::UltraShort, issue, &points, live)?;
+                    if live {
+                        issue::drop_efile(&config.efile, plant, Horizon::UltraShort, issue, offset_s, &points);
+                    }
                 }
             }
             if !st_days.is_empty() {
@@ -376,6 +414,9 @@ impl Forecaster {
                     let points = day_ahead.forecast(&fctx, day, SHORT_TERM_DAYS);
                     let issue = day * SECS_PER_DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600;
                     store_forecast(ctx, plant, Horizon::ShortTerm, issue, &points, Some(day) == live_st)?;
+                    if Some(day) == live_st {
+                        issue::drop_efile(&config.efile, plant, Horizon::ShortTerm, issue, offset_s, &points);
+                    }
                 }
             }
         }
