@@ -6,12 +6,7 @@
 use std::process::{Command, Output};
 
 fn check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fieldline"))
-        .arg("serve")
-        .args(args)
-        .arg("--check")
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_fieldline")).arg("serve").args(args).arg("--check").output().unwrap()
 }
 
 #[test]
