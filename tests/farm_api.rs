@@ -195,6 +195,10 @@ async fn a_plots_degree_days_water_and_frost_by_hand() {
     assert_eq!(body["gdd"], 14.0);
     assert_eq!(body["stage"]["code"], "dormant");
     assert_eq!(body["stage"]["name_zh"], "休眠");
+    // The crop table travels with the view (the dashboard marks its heat sums).
+    let bloom = body["crop_stages"].as_array().unwrap().iter().find(|s| s["code"] == "bloom").unwrap();
+    assert_eq!((bloom["gdd"].as_f64(), bloom["name_zh"].as_str()), (Some(680.0), Some("开花")), "{body}");
+    assert_eq!(body["crop_base_c"], 0.0);
     // ET0 of an early-spring day; the balance starts from the sensor.
     let et0 = body["et0_mm"].as_f64().unwrap();
     assert!(et0 > 0.5 && et0 < 4.0, "{et0}");

@@ -232,15 +232,13 @@
   const enc = encodeURIComponent;
   const DAY_MS = 86400e3;
 
-  // The peony heat sums of the crop table (analytics/src/crops.toml): the plot view does not
-  // carry them, and the degree-day chart marks them.
-  const PEONY_STAGES = [
-    ["bud_break", 120], ["leaf_expansion", 300], ["flower_bud", 420], ["bloom", 680], ["post_bloom", 900],
-  ];
+  // The crop table's heat sums (the plot view carries them, overrides in fieldline.toml
+  // included): the degree-day chart marks each stage after the first.
+  const cropStages = (p) => (p.crop_stages || []).filter((s) => s.gdd > 0).map((s) => [s.code, s.gdd]);
 
-  // The crop table's base temperatures (the season's sum uses these; a fitted base is only
-  // for the bloom forecast).
-  const cropBase = (p) => ({ peony: 0, winter_wheat: 0, summer_maize: 10 }[p.crop] ?? 0);
+  // The crop table's base temperature (the season's sum uses it; a fitted base is only for
+  // the bloom forecast).
+  const cropBase = (p) => (isNum(p.crop_base_c) ? p.crop_base_c : 0);
 
   /** A stage's name from its code (and the server's Chinese name when it has one). */
   function stageName(code, nameZh) {
@@ -659,7 +657,7 @@
     const k = isNum(p.gdd) && end > 0 && Math.abs(p.gdd - end) / end < 0.2 ? p.gdd / end : 1;
     const values = days.map(([, v]) => +(v * k).toFixed(1));
     const now = values[values.length - 1];
-    const stages = p.crop === "peony" ? PEONY_STAGES : [];
+    const stages = cropStages(p);
     const next = stages.findIndex(([, g]) => g > now);
     const shown = next < 0 ? stages : stages.slice(0, next + 1);
     const top = Math.max(now, ...shown.map(([, g]) => g)) * 1.08;

@@ -323,6 +323,10 @@ fn report(
         "gdd": gdd, "gdd_start": acc.start.and_then(day_date),
         "stage": stage.map(|s| json!({"code": s.code, "name_zh": s.name_zh, "kc": s.kc, "frost_sensitive": s.frost_sensitive})),
         "stage_modelled": crop.stages.get(modelled).map(|s| &s.code),
+        // The crop table's stages and base: the dashboard marks the heat sums on its chart.
+        "crop_base_c": crop.base_c,
+        "crop_stages": crop.stages.iter().map(|s| json!({"code": s.code, "name_zh": s.name_zh, "gdd": s.gdd,
+            "frost_sensitive": s.frost_sensitive})).collect::<Vec<_>>(),
         "stage_observed": observed.and_then(|(i, t)| Some(json!({"code": crop.stages.get(i)?.code,
             "name_zh": crop.stages.get(i)?.name_zh, "at": fieldline_core::time::format_time(t, offset)}))),
         "bloom": bloom,
