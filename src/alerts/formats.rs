@@ -27,14 +27,7 @@ pub enum WebhookFormat {
     Alertmanager,
 }
 
-/// The language of the robots' text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Language {
-    #[default]
-    Zh,
-    En,
-}
+pub use super::message::Language;
 
 /// One request: where and what.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,16 +130,14 @@ fn text(alert: &Value, key: &str) -> String {
     alert[key].as_str().unwrap_or_default().to_string()
 }
 
-/// The alert's sentence in `lang`.
+/// The alert's sentence in `lang`, from its `message_params`.
 fn sentence(alert: &Value, lang: Language) -> String {
-    match lang {
-        Language::En => text(alert, "message"),
-        Language::Zh => {
-            let params = alert["message_params"].as_object();
-            let get = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_str).unwrap_or("?").to_string();
-            message::chinese(&text(alert, "kind"), &get("who"), &get("field"), &get("value"), &get("expected"))
-        }
-    }
+    let params = alert["message_params"].as_object();
+    let params = ["who", "field", "value", "expected"]
+        .into_iter()
+        .map(|k| (k, params.and_then(|p| p.get(k)).and_then(Value::as_str).unwrap_or("?").to_string()))
+        .collect();
+    message::sentence(&text(alert, "kind"), lang, &params)
 }
 
 fn state_word(alert: &Value, lang: Language) -> &'static str {

@@ -61,7 +61,7 @@ pub(super) fn describe(origin: &Origin<'_>, event: &Event) -> String {
         event.peak.value,
         event.peak.expected,
     );
-    english(event.kind.name(), &params)
+    sentence(event.kind.name(), Language::En, &params)
 }
 
 /// The translation key of an alert kind's sentence: `alert.msg.{kind}`.
@@ -104,58 +104,65 @@ pub fn message_params(
     ])
 }
 
-/// The Chinese sentence of `kind` for the robots (WeCom, DingTalk, Feishu): the dashboard's
-/// `alert.msg.*` text in `dashboards/web/i18n.js`, kept equal by a test.
-pub fn chinese(kind: &str, who: &str, field: &str, value: &str, expected: &str) -> String {
-    chinese_template(kind)
-        .replace("{who}", who)
-        .replace("{field}", field)
-        .replace("{value}", value)
-        .replace("{expected}", expected)
+/// The language of a sentence: the dashboard's two.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    Zh,
+    En,
 }
 
-fn chinese_template(kind: &str) -> &'static str {
-    match kind {
-        "out_of_range" => "{who}：{field} = {value}，超出物理量程",
-        "stuck" => "{who}：{field} 长时间停在 {value}（传感器故障？）",
-        "spike" => "{who}：{field} 突变到 {value}（预期约 {expected}）",
-        "gap" => "{who}：已 {value} 没有数据（静默 {expected} 后告警）",
-        "level_shift" => "{who}：{field} 从通常的 {expected} 偏移到 {value}",
-        "unusual" => "{who}：{field} = {value}，对此时段不寻常（通常 {expected}）",
-        "peer_drift" => "{who}：{field} 偏离邻近设备：相差 {value}，通常 {expected}",
-        "relation" => "{who}：{field} 与设备其他读数不再相符（{value} 对 {expected}）",
-        "power_curve" => "{who}：出力 {value} kW，低于功率曲线（应为 {expected} kW）：变桨故障或覆冰？",
-        "pv_performance" => "{who}：性能比 {value}，低于通常的 {expected}",
-        "pv_peer" => "{who}：{value} kW，而同类逆变器为 {expected} kW（停机或组串故障？）",
-        "pest_outbreak" => "{who}：日诱虫量 {value}，基线 {expected}：虫口激增",
-        "frost" => "{who}：霜冻风险，气温 {value} °C，正处于怕冻的生育期",
-        "drought" => "{who}：土壤含水量 {value} %，低于灌溉起始点 {expected} %",
-        _ => "{who}：{field} = {value}（预期 {expected}）",
-    }
+/// The sentence of `kind` in `lang` with `params` (from [`message_params`]) filled in. The
+/// templates are the dashboard's `alert.msg.*` texts in `dashboards/web/i18n.js`, kept equal by
+/// a test, so webhooks, MQTT, robots and the dashboard say the same thing.
+pub fn sentence(kind: &str, lang: Language, params: &BTreeMap<&'static str, String>) -> String {
+    let get = |k: &str| params.get(k).map_or("?", String::as_str);
+    template(kind, lang)
+        .replace("{who}", get("who"))
+        .replace("{field}", get("field"))
+        .replace("{value}", get("value"))
+        .replace("{expected}", get("expected"))
 }
 
-/// The English sentence of `kind` with `params` filled in.
-fn english(kind: &str, p: &BTreeMap<&'static str, String>) -> String {
-    let get = |k: &str| p.get(k).map_or("?", String::as_str);
-    let (who, f, v, e) = (get("who"), get("field"), get("value"), get("expected"));
-    match kind {
-        "out_of_range" => format!("{who}: {f} = {v} is outside its physical range"),
-        "stuck" => format!("{who}: {f} has been stuck at {v} (sensor fault?)"),
-        "spike" => format!("{who}: {f} spiked to {v} (expected about {e})"),
-        "gap" => format!("{who}: no readings for {v} (alert after {e} of silence)"),
-        "level_shift" => format!("{who}: {f} shifted to {v} from a usual {e}"),
-        "unusual" => format!("{who}: {f} = {v} is unusual for this time of day (usually {e})"),
-        "peer_drift" => format!("{who}: {f} drifting away from its neighbours: {v} against them, usually {e}"),
-        "relation" => format!("{who}: {f} no longer matches the device's other readings ({v} vs {e})"),
-        "power_curve" => {
-            format!("{who}: producing {v} kW, below its power curve ({e} kW expected): pitch fault, icing?")
+fn template(kind: &str, lang: Language) -> &'static str {
+    match (kind, lang) {
+        ("out_of_range", Language::Zh) => "{who}：{field} = {value}，超出物理量程",
+        ("out_of_range", Language::En) => "{who}: {field} = {value} is outside its physical range",
+        ("stuck", Language::Zh) => "{who}：{field} 长时间停在 {value}（传感器故障？）",
+        ("stuck", Language::En) => "{who}: {field} has been stuck at {value} (sensor fault?)",
+        ("spike", Language::Zh) => "{who}：{field} 突变到 {value}（预期约 {expected}）",
+        ("spike", Language::En) => "{who}: {field} spiked to {value} (expected about {expected})",
+        ("gap", Language::Zh) => "{who}：已 {value} 没有数据（静默 {expected} 后告警）",
+        ("gap", Language::En) => "{who}: no readings for {value} (alert after {expected} of silence)",
+        ("level_shift", Language::Zh) => "{who}：{field} 从通常的 {expected} 偏移到 {value}",
+        ("level_shift", Language::En) => "{who}: {field} shifted to {value} from a usual {expected}",
+        ("unusual", Language::Zh) => "{who}：{field} = {value}，对此时段不寻常（通常 {expected}）",
+        ("unusual", Language::En) => "{who}: {field} = {value} is unusual for this time of day (usually {expected})",
+        ("peer_drift", Language::Zh) => "{who}：{field} 偏离邻近设备：相差 {value}，通常 {expected}",
+        ("peer_drift", Language::En) => {
+            "{who}: {field} drifting away from its neighbours: {value} against them, usually {expected}"
         }
-        "pv_performance" => format!("{who}: performance ratio {v} below its usual {e}"),
-        "pv_peer" => format!("{who}: {v} kW while its peers make {e} kW (outage, string fault?)"),
-        "pest_outbreak" => format!("{who}: daily catch {v} over a baseline of {e}: pest surge"),
-        "frost" => format!("{who}: frost risk, air {v} °C during a frost-sensitive stage"),
-        "drought" => format!("{who}: soil moisture {v} % below the refill point {e} %"),
-        other => format!("{who}: {other} on {f} ({v}, expected {e})"),
+        ("relation", Language::Zh) => "{who}：{field} 与设备其他读数不再相符（{value} 对 {expected}）",
+        ("relation", Language::En) => {
+            "{who}: {field} no longer matches the device's other readings ({value} vs {expected})"
+        }
+        ("power_curve", Language::Zh) => "{who}：出力 {value} kW，低于功率曲线（应为 {expected} kW）：变桨故障或覆冰？",
+        ("power_curve", Language::En) => {
+            "{who}: producing {value} kW, below its power curve ({expected} kW expected): pitch fault, icing?"
+        }
+        ("pv_performance", Language::Zh) => "{who}：性能比 {value}，低于通常的 {expected}",
+        ("pv_performance", Language::En) => "{who}: performance ratio {value} below its usual {expected}",
+        ("pv_peer", Language::Zh) => "{who}：{value} kW，而同类逆变器为 {expected} kW（停机或组串故障？）",
+        ("pv_peer", Language::En) => "{who}: {value} kW while its peers make {expected} kW (outage, string fault?)",
+        ("pest_outbreak", Language::Zh) => "{who}：日诱虫量 {value}，基线 {expected}：虫口激增",
+        ("pest_outbreak", Language::En) => "{who}: daily catch {value} over a baseline of {expected}: pest surge",
+        ("frost", Language::Zh) => "{who}：霜冻风险，气温 {value} °C，正处于怕冻的生育期",
+        ("frost", Language::En) => "{who}: frost risk, air {value} °C during a frost-sensitive stage",
+        ("drought", Language::Zh) => "{who}：土壤含水量 {value} %，低于灌溉起始点 {expected} %",
+        ("drought", Language::En) => "{who}: soil moisture {value} % below the refill point {expected} %",
+        (_, Language::Zh) => "{who}：{field} = {value}（预期 {expected}）",
+        (_, Language::En) => "{who}: {field} = {value} (expected {expected})",
     }
 }
 
@@ -192,16 +199,18 @@ mod tests {
         }
     }
 
-    /// The robots' Chinese is the dashboard's Chinese, word for word.
+    /// Webhooks, robots and the dashboard say the same thing, word for word, in both languages.
     #[test]
-    fn chinese_sentences_match_the_dashboard() {
+    fn sentences_match_the_dashboard_in_both_languages() {
         let i18n = include_str!("../../dashboards/web/i18n.js");
-        let (zh, _) = i18n.split_once("\n  en: {").expect("zh block, then en block");
+        let (zh, en) = i18n.split_once("\n  en: {").expect("zh block, then en block");
         for kind in EventKind::ALL {
-            let key = format!("\"{}\": \"", message_key(kind.name()));
-            let start = zh.find(&key).map(|i| i + key.len()).unwrap_or_else(|| panic!("{key} not in i18n.js"));
-            let end = zh[start..].find('"').map(|i| start + i).unwrap_or(start);
-            assert_eq!(chinese_template(kind.name()), &zh[start..end], "{}", kind.name());
+            for (block, lang) in [(zh, Language::Zh), (en, Language::En)] {
+                let key = format!("\"{}\": \"", message_key(kind.name()));
+                let start = block.find(&key).map(|i| i + key.len()).unwrap_or_else(|| panic!("{key} not in i18n.js"));
+                let end = block[start..].find('"').map(|i| start + i).unwrap_or(start);
+                assert_eq!(template(kind.name(), lang), &block[start..end], "{} {lang:?}", kind.name());
+            }
         }
     }
 
@@ -210,6 +219,9 @@ mod tests {
         let p = message_params("gap", "s", "d", "", Some(7200.0), Some(1800.0));
         assert_eq!((p["who"].as_str(), p["value"].as_str(), p["expected"].as_str()), ("s/d", "2.0 h", "30 min"));
         let p = message_params("drought", "heze-peony", "plot1", "soil_vwc_pct", Some(14.26), Some(20.0));
-        assert_eq!(english("drought", &p), "heze-peony/plot1: soil moisture 14.3 % below the refill point 20.0 %");
+        assert_eq!(
+            sentence("drought", Language::En, &p),
+            "heze-peony/plot1: soil moisture 14.3 % below the refill point 20.0 %"
+        );
     }
 }
