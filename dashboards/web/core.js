@@ -221,6 +221,12 @@ const FL = (() => {
     return m ? Number(m[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2]] : 900e3;
   }
 
+  /** An aggregation window ("15m") in words: "15 分钟" / "15 min". */
+  function everyText(e) {
+    const m = /^(\d+)([mhd])$/.exec(e);
+    return m ? t(`every.${m[2]}`, { n: m[1] }) : e;
+  }
+
   /** Points of an API series ({points: [[time, value]]}). */
   const pts = (s) => (s?.points || []).filter((p) => p[1] !== null);
 
@@ -336,7 +342,7 @@ const FL = (() => {
 
   return {
     TZ, t, addStrings, lang: () => lang, api, maybe, el, note, card, isNum, num, pct, ms, time, day, ago,
-    since, every, everyMs, soft, rangeHours: () => rangeHours, chart, timeChart, pts, page, params, route, start, picker,
+    since, every, everyMs, everyText, soft, rangeHours: () => rangeHours, chart, timeChart, pts, page, params, route, start, picker,
     PALETTE, SignInRequired,
   };
 })();

@@ -46,11 +46,17 @@ async fn asset(Path(path): Path<String>) -> Response {
     }
 }
 
+/// `FIELDLINE_WEB_DIR`, read once: the environment does not change under a running server.
+fn web_dir() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("FIELDLINE_WEB_DIR").map(Into::into)).as_deref()
+}
+
 fn serve(name: &str, content_type: &'static str, compiled: &'static [u8]) -> Response {
     let cache = if name == ECHARTS { "public, max-age=31536000, immutable" } else { "no-cache" };
     let headers = [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)];
-    match std::env::var_os("FIELDLINE_WEB_DIR") {
-        Some(dir) => match std::fs::read(std::path::Path::new(&dir).join(name)) {
+    match web_dir() {
+        Some(dir) => match std::fs::read(dir.join(name)) {
             Ok(bytes) => (headers, bytes).into_response(),
             Err(e) => (StatusCode::NOT_FOUND, format!("FIELDLINE_WEB_DIR: {name}: {e}")).into_response(),
         },

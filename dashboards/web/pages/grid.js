@@ -78,9 +78,6 @@
       "grid.efile.issued": "{issued} 发布，{n} 个点",
       "grid.efile.none": "尚未发布",
       "grid.efile.note": "文件按 Q/GDW 215-2008 风格的 E 语言格式生成，内容为最新一次发布的预测。",
-      "grid.every.m": "{n} 分钟",
-      "grid.every.h": "{n} 小时",
-      "grid.every.d": "{n} 天",
     },
     en: {
       "grid.title": "Power forecasting · {site}",
@@ -154,9 +151,6 @@
       "grid.efile.issued": "issued {issued}, {n} points",
       "grid.efile.none": "not issued yet",
       "grid.efile.note": "E-language files in the Q/GDW 215-2008 style, holding the latest issued forecast.",
-      "grid.every.m": "{n} min",
-      "grid.every.h": "{n} h",
-      "grid.every.d": "{n} d",
     },
   });
 
@@ -167,12 +161,8 @@
   const GOOD = "#1e7b34";
   const BAD = "#b3261e";
 
-  const { soft, everyMs } = FL;
+  const { soft, everyMs, everyText } = FL;
 
-  function everyText(e) {
-    const m = /^(\d+)([mhd])$/.exec(e);
-    return m ? t(`grid.every.${m[2]}`, { n: m[1] }) : e;
-  }
 
   /** The series of `field` in a query answer, as [[time, value]] with numbers only. */
   function field(answer, name) {

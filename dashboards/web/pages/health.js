@@ -14,9 +14,6 @@
       "health.kind.pv": "光伏电站",
       "health.none": "还没有风机（wind_turbine）或光伏逆变器（pv_inverter）数据。",
       "health.window": "数据为各设备 {every} 平均值。时间为北京时间。",
-      "health.every.m": "{n} 分钟",
-      "health.every.h": "{n} 小时",
-      "health.every.d": "{n} 天",
       "health.hours": "{n} 小时",
       // wind
       "health.curve.title": "功率曲线（每台风机）",
@@ -101,9 +98,6 @@
       "health.kind.pv": "PV plant",
       "health.none": "No wind turbine (wind_turbine) or PV inverter (pv_inverter) data yet.",
       "health.window": "Values are each device's {every} means. Times in UTC+8.",
-      "health.every.m": "{n} min",
-      "health.every.h": "{n} h",
-      "health.every.d": "{n} d",
       "health.hours": "{n} h",
       "health.curve.title": "Power curve per turbine",
       "health.curve.note": "At most {max} points per turbine ({every} means, power and nacelle wind speed of the same window); click the legend to show or hide a turbine. The thick black line is learned from this period: the median power of all the site's turbines per 0.5 m/s wind-speed bin (bins with fewer than {min} points left out), curtailment and faults included. It is not the manufacturer's warranted curve.",
@@ -192,12 +186,8 @@
   const WARN = "#a15c00";
   const GOOD = "#1e7b34";
 
-  const { soft, everyMs } = FL;
+  const { soft, everyMs, everyText } = FL;
 
-  function everyText(e) {
-    const m = /^(\d+)([mhd])$/.exec(e);
-    return m ? t(`health.every.${m[2]}`, { n: m[1] }) : e;
-  }
   /** A distinct colour for the i-th of n devices. */
   const hue = (i, n) => `hsl(${Math.round((i * 360) / Math.max(n, 1))}, 62%, 42%)`;
   const median = (xs) => {
