@@ -38,6 +38,8 @@ pub struct Config {
     pub agro: AgroConfig,
     /// The daily 产业大脑 feed: its recipients and what each may receive.
     pub brain: crate::brain::BrainConfig,
+    /// Mirror every stored point to InfluxDB (or VictoriaMetrics): present = used.
+    pub influxdb: Option<crate::sinks::influx::InfluxConfig>,
 }
 
 /// `[agro]` section: which crop each plot grows and on what soil, and crop table overrides.

@@ -14,3 +14,4 @@ pub mod config;
 pub mod detectors;
 pub mod jobs;
 pub mod server;
+pub mod sinks;

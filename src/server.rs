@@ -24,6 +24,8 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::jobs::forecast::ForecastMetrics;
 use crate::jobs::{self, JobContext};
+use crate::sinks::influx::{FOLLOWER, InfluxMetrics, InfluxSink};
+use fieldline_store::FollowerConfig;
 use fieldline_store::{self as store, Store};
 
 /// Server start-up and shutdown errors.
@@ -51,6 +53,10 @@ pub enum Error {
     Schema(#[from] fieldline_ingest::schema::SchemaConfigError),
     #[error("{0}")]
     Ingest(#[from] fieldline_ingest::limits::IngestConfigError),
+    #[error("{0}")]
+    Influx(#[from] crate::sinks::influx::config::ConfigError),
+    #[error("{0}")]
+    InfluxStart(#[from] crate::sinks::influx::sink::StartError),
 }
 
 /// A running server.
@@ -67,6 +73,7 @@ pub struct Running {
     endpoint: Option<EndpointHandle>,
     broker: Option<JoinHandle<Result<(), mqtt_broker::Error>>>,
     jobs: JoinHandle<()>,
+    influx: Option<InfluxSink>,
 }
 
 impl std::fmt::Debug for Running {
@@ -88,6 +95,9 @@ pub fn check(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Error
     config.agro.check().map_err(Error::AgroConfig)?;
     config.brain.check()?;
     config.alerts.check()?;
+    if let Some(influx) = &config.influxdb {
+        influx.check()?;
+    }
     if let Some(broker) = &config.broker {
         mqtt_broker::Client::new(broker.clone())?;
     }
@@ -112,7 +122,13 @@ pub async fn start(mut config: Config) -> Result<Running, Error> {
     let http_tls = check(&config)?;
     let data_dir = config.data_dir.clone();
     let store_config = config.store.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_config))
+    let followers: Vec<FollowerConfig> = config
+        .influxdb
+        .iter()
+        .map(|i| FollowerConfig { name: FOLLOWER.into(), max_backlog_bytes: i.max_backlog_bytes })
+        .collect();
+    warn_about_abandoned_backlog(&config);
+    let store = tokio::task::spawn_blocking(move || Store::open_with_followers(&data_dir, store_config, followers))
         .await
         .map_err(|e| store::Error::Other(e.to_string()))??;
 
@@ -122,6 +138,14 @@ pub async fn start(mut config: Config) -> Result<Running, Error> {
     store.metrics().register(&mut registry);
     let forecast_metrics = ForecastMetrics::default();
     forecast_metrics.register(&mut registry);
+    let influx = match &config.influxdb {
+        Some(influx_config) => {
+            let metrics = InfluxMetrics::default();
+            metrics.register(&mut registry);
+            Some(InfluxSink::start(influx_config.clone(), &store, metrics)?)
+        }
+        None => None,
+    };
     let limits = Limits::new(config.ingest.clone())?;
     let pipeline = Arc::new(Pipeline::new(Schema::new(&config.schema), ingest_metrics).with_limits(limits));
     let outbox = Outbox::default();
@@ -188,6 +212,7 @@ pub async fn start(mut config: Config) -> Result<Running, Error> {
         sessions: api::Sessions::default(),
         write_slots: Arc::new(tokio::sync::Semaphore::new(config.http.max_concurrent_writes)),
         http_metrics,
+        influx: influx.as_ref().map(|i| i.status.clone()),
         jobs: api::JobsRunning {
             forecast: config.forecast.enabled,
             detection: config.alerts.enabled,
@@ -200,7 +225,7 @@ pub async fn start(mut config: Config) -> Result<Running, Error> {
     }));
     let scheme = if config.http.tls.is_some() { "https" } else { "http" };
     tracing::info!(%http_addr, scheme, ?mqtt_addr, ?mqtt_tls_addr, elapsed_ms = started.elapsed().as_millis() as u64, "fieldline serving");
-    Ok(Running { http_addr, mqtt_addr, mqtt_tls_addr, store, outbox, stop, http, endpoint, broker, jobs })
+    Ok(Running { http_addr, mqtt_addr, mqtt_tls_addr, store, outbox, stop, http, endpoint, broker, jobs, influx })
 }
 
 impl Running {
@@ -227,9 +252,33 @@ impl Running {
             Ok(Ok(())) => {}
         }
         tracing::info!("flushing store");
-        self.store.shutdown().await?;
+        let stored = self.store.shutdown().await;
+        // After the store: every acknowledged write is in the WAL the mirror reads.
+        if let Some(influx) = self.influx {
+            influx.shutdown().await;
+        }
+        stored?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// A mirror's backlog left in the data dir by an earlier configuration is never sent: say so.
+fn warn_about_abandoned_backlog(config: &Config) {
+    if config.influxdb.is_some() {
+        return;
+    }
+    let dir = fieldline_store::follow::follower_dir(&config.data_dir, FOLLOWER);
+    let bytes: u64 = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0);
+    if bytes > 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            bytes,
+            "an InfluxDB mirror backlog is left from an earlier configuration and [influxdb] is off: \
+             it is not sent; configure [influxdb] again to send it, or delete the directory"
+        );
     }
 }
 

@@ -101,7 +101,18 @@ fn the_kubernetes_statefulset_runs_non_root_with_probes_that_exist() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fieldline.toml");
     std::fs::write(&config, kind("ConfigMap")["data"]["fieldline.toml"].as_str().unwrap()).unwrap();
-    check("StatefulSet", &strings(&container["args"]), &config, &[("FIELDLINE_BROKER_CLIENT_ID", "fieldline-0")]);
+    // The manifest's literal variables (the InfluxDB mirror's URL, org, bucket) are checked
+    // too; those taken from the pod or a Secret get a stand-in.
+    let literal: Vec<(String, String)> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
+        .collect();
+    assert!(literal.iter().any(|(k, _)| k == "FIELDLINE_INFLUX_URL"), "replicas mirror into InfluxDB");
+    let mut env: Vec<(&str, &str)> = literal.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.extend([("FIELDLINE_BROKER_CLIENT_ID", "fieldline-0"), ("FIELDLINE_INFLUX_TOKEN", "stand-in")]);
+    check("StatefulSet", &strings(&container["args"]), &config, &env);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! datasource and at least one non-empty Flux query; and every measurement, field and tag
 //! key that a query or a template variable names is one fieldline writes: a kind of the
 //! kinds table (`fieldline_core::kinds::KINDS`) or fieldline's own `forecast`,
-//! `forecast_accuracy` and `_alert`. A dashboard that names a field nobody writes fails
+//! `forecast_accuracy` and `fl_alert` (`_alert` as the InfluxDB mirror writes it). A dashboard that names a field nobody writes fails
 //! here rather than showing an empty panel in the control room.
 
 #![allow(clippy::unwrap_used)] // a test or bench stops at the first surprise
@@ -65,8 +65,9 @@ fn schema() -> BTreeMap<String, Names> {
     );
     // src/alerts/record.rs, `Alert::to_point`: the id is the only tag; site, device and the
     // rest are fields.
+    // As the InfluxDB mirror names it (`_alert` → `fl_alert`: InfluxDB reserves a leading `_`).
     out.insert(
-        fieldline::alerts::MEASUREMENT.to_string(),
+        fieldline::sinks::influx::influx_name(fieldline::alerts::MEASUREMENT).into_owned(),
         names(
             &["id"],
             &[
@@ -563,7 +564,9 @@ fn the_checker_finds_names_that_do_not_exist() {
         r#"r._measurement == "plant" and r["horizon"] == "short_term" and r._field == "power_mw""#,
         // a horizon or state fieldline never writes
         r#"r._measurement == "forecast" and r.horizon == "day_ahead" and r._field == "p50_mw""#,
-        r#"r._measurement == "_alert" and r.state != "closed""#,
+        r#"r._measurement == "fl_alert" and r.state != "closed""#,
+        // fieldline's own name, which InfluxDB refuses (the mirror writes fl_alert)
+        r#"r._measurement == "_alert" and r.state != "resolved""#,
         // a field the scanner cannot read
         r#"r._measurement == "plant" and r._field =~ /power/"#,
         // an undefined variable, or v.bucket

@@ -28,13 +28,14 @@ pub fn routes() -> Router<AppState> {
 /// `"status":"fail"` and the `problems` while the store cannot persist (failing snapshots,
 /// quarantined files) so monitoring notices.
 async fn health(State(state): State<AppState>) -> Response {
-    let problems = state.store.problems();
+    let problems = problems(&state);
     let ok = problems.is_empty();
+    let checks: Vec<serde_json::Value> = state.influx.iter().map(|i| i.check()).collect();
     let body = json!({
         "name": "fieldline",
         "message": if ok { "ready for queries and writes".to_string() } else { problems.join("; ") },
         "status": if ok { "pass" } else { "fail" },
-        "checks": [],
+        "checks": checks,
         "problems": problems,
         "version": env!("CARGO_PKG_VERSION"),
         "commit": "",
@@ -50,7 +51,7 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn ready(State(state): State<AppState>) -> Response {
     let up = state.started.elapsed();
     let started = fieldline_core::time::now_ns().saturating_sub(i64::try_from(up.as_nanos()).unwrap_or(i64::MAX));
-    let ok = state.store.problems().is_empty();
+    let ok = problems(&state).is_empty();
     let body = json!({
         "status": if ok { "ready" } else { "not ready" },
         "started": fieldline_core::time::format_time(started, time::UtcOffset::UTC),
@@ -58,6 +59,13 @@ async fn ready(State(state): State<AppState>) -> Response {
     });
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()
+}
+
+/// The store's problems, and the InfluxDB mirror's while it makes the store refuse writes.
+fn problems(state: &AppState) -> Vec<String> {
+    let mut problems = state.store.problems();
+    problems.extend(state.influx.as_ref().and_then(|i| i.problem()));
+    problems
 }
 
 /// `204` with InfluxDB's version headers: what `influx ping`, Telegraf and gateways probe.

@@ -63,6 +63,8 @@ pub struct AppState {
     pub http_metrics: HttpMetrics,
     /// Which jobs this instance runs (`/health` says; a shared-subscription replica runs none).
     pub jobs: JobsRunning,
+    /// The InfluxDB mirror's state, when it runs (`/health` checks).
+    pub influx: Option<Arc<crate::sinks::influx::InfluxStatus>>,
 }
 
 /// Which jobs this instance runs.

@@ -9,6 +9,8 @@ use fieldline_ingest::sources::mqtt_broker::config::redact_url;
 
 use crate::config::Config;
 use crate::server;
+use crate::sinks::influx::InfluxConfig;
+use crate::sinks::influx::config::TOKEN_ENV as INFLUX_TOKEN_ENV;
 
 /// Environment variable holding the external broker's password (kept out of the URL, the
 /// command line and the configuration file).
@@ -54,6 +56,18 @@ pub struct ServeArgs {
     /// instances").
     #[arg(long, env = "FIELDLINE_SHARE_GROUP", value_name = "NAME")]
     pub share_group: Option<String>,
+    /// Mirror every stored point to this InfluxDB v2 write API (InfluxDB 2/3, Cloud,
+    /// VictoriaMetrics), e.g. http://influxdb:8086: batches of line protocol read from the
+    /// WAL behind a durable cursor, retried until they land. Token in FIELDLINE_INFLUX_TOKEN;
+    /// more settings in [influxdb].
+    #[arg(long, env = "FIELDLINE_INFLUX_URL", value_name = "URL")]
+    pub influx_url: Option<String>,
+    /// InfluxDB organisation [default: fieldline].
+    #[arg(long, env = "FIELDLINE_INFLUX_ORG", value_name = "ORG")]
+    pub influx_org: Option<String>,
+    /// InfluxDB bucket (VictoriaMetrics ignores it) [default: fieldline].
+    #[arg(long, env = "FIELDLINE_INFLUX_BUCKET", value_name = "BUCKET")]
+    pub influx_bucket: Option<String>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -69,6 +83,9 @@ impl std::fmt::Debug for ServeArgs {
             .field("broker_password_file", &self.broker_password_file)
             .field("broker_topics", &self.broker_topics)
             .field("share_group", &self.share_group)
+            .field("influx_url", &self.influx_url)
+            .field("influx_org", &self.influx_org)
+            .field("influx_bucket", &self.influx_bucket)
             .finish()
     }
 }
@@ -117,6 +134,25 @@ impl ServeArgs {
                 broker.password = Some(password);
                 broker.password_file = None;
             }
+        }
+        if let Some(url) = &self.influx_url {
+            config.influxdb.get_or_insert_with(InfluxConfig::default).url = url.clone();
+        }
+        if let Some(influx) = config.influxdb.as_mut() {
+            if let Some(org) = &self.influx_org {
+                influx.org = org.clone();
+            }
+            if let Some(bucket) = &self.influx_bucket {
+                influx.bucket = bucket.clone();
+            }
+            if let Some(token) = std::env::var_os(INFLUX_TOKEN_ENV) {
+                let token =
+                    token.into_string().map_err(|_| anyhow::anyhow!("{INFLUX_TOKEN_ENV} is not valid UTF-8"))?;
+                influx.token = Some(token);
+                influx.token_file = None;
+            }
+        } else if self.influx_org.is_some() || self.influx_bucket.is_some() {
+            anyhow::bail!("--influx-org and --influx-bucket need --influx-url (or an [influxdb] section)");
         }
         if config.broker.is_none() && (self.share_group.is_some() || !self.broker_topics.is_empty()) {
             anyhow::bail!("--share-group and --broker-topic need an external broker (--broker URL)");

@@ -20,12 +20,14 @@
 //! [`Store::problems`] (so `/health` says "degraded"); damaged files go to `quarantine/`.
 
 pub mod crash;
+pub mod follow;
 mod partition;
 pub mod query;
 mod table;
 pub mod wal;
 mod writer;
 
+pub use follow::{Follower, FollowerConfig};
 pub use query::{Agg, Query, Row, Series, TimeRange, Window};
 pub use table::Tags;
 
@@ -326,6 +328,8 @@ struct Shared {
     /// The data dir's lock (`LOCK`, flock'ed): one store per data dir, released at shutdown
     /// or when the last handle drops.
     lock: Mutex<Option<std::fs::File>>,
+    /// WAL followers and their backpressure gates (checked before every group commit).
+    followers: Vec<(FollowerConfig, Arc<follow::Gate>)>,
 }
 
 impl Shared {
@@ -417,6 +421,13 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
 impl Store {
     /// Opens (or creates) the store under `data_dir`, replaying the WAL.
     pub fn open(data_dir: &Path, config: StoreConfig) -> Result<Store> {
+        Store::open_with_followers(data_dir, config, Vec::new())
+    }
+
+    /// [`Store::open`], mirroring every WAL segment written from now on to each follower
+    /// (see [`follow`]); take a follower's reading end with [`Store::follower`]. Writes are
+    /// refused while a follower's backlog is at its limit.
+    pub fn open_with_followers(data_dir: &Path, config: StoreConfig, followers: Vec<FollowerConfig>) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
         let lock = lock_data_dir(data_dir)?;
         let root = data_dir.to_path_buf();
@@ -434,11 +445,13 @@ impl Store {
         let mut active = Buffer::default();
         let mut replay_errors = 0usize;
         let started = std::time::Instant::now();
-        let (wal, report) =
-            wal::Wal::open(&root.join("wal"), |record| match postcard::from_bytes::<Vec<Point>>(record) {
+        let mirrors = followers.iter().map(|f| follow::follower_dir(&root, &f.name)).collect();
+        let (wal, report) = wal::Wal::open_mirrored(&root.join("wal"), mirrors, |record| {
+            match postcard::from_bytes::<Vec<Point>>(record) {
                 Ok(points) => points.into_iter().for_each(|p| active.insert(p)),
                 Err(_) => replay_errors += 1,
-            })?;
+            }
+        })?;
         if replay_errors > 0 {
             tracing::error!(replay_errors, "WAL records that passed their checksum but did not decode");
         }
@@ -461,6 +474,7 @@ impl Store {
             snapshot_failure: Mutex::new(None),
             next_generation: AtomicU64::new(next_generation),
             lock: Mutex::new(Some(lock)),
+            followers: followers.into_iter().map(|f| (f, Arc::new(follow::Gate::default()))).collect(),
         });
         let (tx, rx) = flume::bounded(config.queue_capacity.max(1));
         let thread = writer::spawn(shared.clone(), wal, rx)?;
@@ -502,6 +516,18 @@ impl Store {
             }
         }
         out
+    }
+
+    /// The reading end of follower `name` (one per follower: its owner keeps it). Its gate
+    /// is the store's: while the backlog is at the limit, writes are refused.
+    pub fn follower(&self, name: &str) -> Result<Follower> {
+        let (config, gate) = self
+            .shared
+            .followers
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .ok_or_else(|| Error::Other(format!("no WAL follower named {name:?}")))?;
+        Ok(Follower::open(follow::follower_dir(&self.shared.root, name), config.clone(), gate.clone())?)
     }
 
     pub fn metrics(&self) -> &StoreMetrics {

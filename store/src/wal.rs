@@ -20,12 +20,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: [u8; 4] = [0xF1, 0xE1, 0xD1, 0xA5];
-const HEADER_LEN: usize = 12;
+pub(crate) const MAGIC: [u8; 4] = [0xF1, 0xE1, 0xD1, 0xA5];
+pub(crate) const HEADER_LEN: usize = 12;
 const LEGACY_HEADER_LEN: usize = 8;
 /// Largest record accepted; anything bigger is treated as damage. Below the magic read as a
 /// length, which is how legacy records are told apart.
-const MAX_RECORD_LEN: u32 = 1 << 30;
+pub(crate) const MAX_RECORD_LEN: u32 = 1 << 30;
 
 /// An open log, appending to its newest segment.
 #[derive(Debug)]
@@ -35,6 +35,10 @@ pub struct Wal {
     file: File,
     segment_bytes: u64,
     scratch: Vec<u8>,
+    /// Directories every new segment is hard-linked into (the followers', see
+    /// [`crate::follow`]): the link keeps a segment's records for its follower after the
+    /// store has persisted them and removed its own name.
+    mirrors: Vec<PathBuf>,
 }
 
 /// What replay found.
@@ -60,7 +64,7 @@ pub struct Quarantined {
     pub kept_records: usize,
 }
 
-fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
 }
 
@@ -70,7 +74,7 @@ pub fn quarantine_dir(wal_dir: &Path) -> PathBuf {
 }
 
 /// Segment numbers present in `dir`, ascending.
-fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut seqs = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
@@ -107,16 +111,40 @@ fn frame(out: &mut Vec<u8>, payload: &[u8]) -> io::Result<()> {
 impl Wal {
     /// Opens the log in `dir`, calling `replay` with every intact record of every existing
     /// segment in order, then starts a fresh segment for new appends.
-    pub fn open(dir: &Path, mut replay: impl FnMut(&[u8])) -> io::Result<(Wal, ReplayReport)> {
+    pub fn open(dir: &Path, replay: impl FnMut(&[u8])) -> io::Result<(Wal, ReplayReport)> {
+        Wal::open_mirrored(dir, Vec::new(), replay)
+    }
+
+    /// [`Wal::open`], hard-linking every segment it creates from now on into each of
+    /// `mirrors` (created if missing; same file system as `dir`).
+    pub fn open_mirrored(
+        dir: &Path,
+        mirrors: Vec<PathBuf>,
+        mut replay: impl FnMut(&[u8]),
+    ) -> io::Result<(Wal, ReplayReport)> {
         fs::create_dir_all(dir)?;
+        for mirror in &mirrors {
+            fs::create_dir_all(mirror)?;
+        }
         let segments = list_segments(dir)?;
         let mut report = ReplayReport::default();
         for &seq in &segments {
             replay_segment(dir, seq, &mut replay, &mut report)?;
         }
-        let seq = segments.last().map_or(1, |s| s + 1);
-        let file = create_segment(dir, seq)?;
-        Ok((Wal { dir: dir.to_path_buf(), seq, file, segment_bytes: 0, scratch: Vec::new() }, report))
+        // Above every mirror's segments too: a mirror may still hold segments the store has
+        // persisted and removed, and a reused number would append to one of them.
+        // Every follower's directory counts, configured now or not (`data/sinks/*`).
+        let mut last = segments.last().copied().unwrap_or(0);
+        let followers = dir.parent().map(|data| data.join("sinks")).and_then(|d| fs::read_dir(d).ok());
+        let follower_dirs = followers.into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path()));
+        for mirror in mirrors.iter().cloned().chain(follower_dirs) {
+            if mirror.is_dir() {
+                last = last.max(list_segments(&mirror)?.last().copied().unwrap_or(0));
+            }
+        }
+        let seq = last + 1;
+        let file = create_segment(dir, seq, &mirrors)?;
+        Ok((Wal { dir: dir.to_path_buf(), seq, file, segment_bytes: 0, scratch: Vec::new(), mirrors }, report))
     }
 
     /// Appends one record (not yet durable: call [`Wal::sync`]).
@@ -154,7 +182,7 @@ impl Wal {
     /// Everything up to and including it can be removed once it is persisted elsewhere.
     pub fn rotate(&mut self) -> io::Result<u64> {
         self.file.sync_data()?;
-        let next = create_segment(&self.dir, self.seq + 1)?;
+        let next = create_segment(&self.dir, self.seq + 1, &self.mirrors)?;
         let sealed = self.seq;
         self.seq += 1;
         self.file = next;
@@ -182,14 +210,30 @@ pub fn remove_segments_through(dir: &Path, seq: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn create_segment(dir: &Path, seq: u64) -> io::Result<File> {
-    let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, seq))?;
+/// Creates segment `seq` and links it into every mirror before anything is appended, so a
+/// mirror never misses a record.
+fn create_segment(dir: &Path, seq: u64, mirrors: &[PathBuf]) -> io::Result<File> {
+    let path = segment_path(dir, seq);
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
     sync_dir(dir)?;
+    for mirror in mirrors {
+        let link = segment_path(mirror, seq);
+        match fs::hard_link(&path, &link) {
+            Ok(()) => {}
+            // Left by a crash between this link and the segment's first append: empty.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&link)?;
+                fs::hard_link(&path, &link)?;
+            }
+            Err(e) => return Err(e),
+        }
+        sync_dir(mirror)?;
+    }
     Ok(file)
 }
 
 /// The record at `offset`: `(payload range, next offset)` if intact.
-fn record_at(data: &[u8], offset: usize) -> Option<(std::ops::Range<usize>, usize)> {
+pub(crate) fn record_at(data: &[u8], offset: usize) -> Option<(std::ops::Range<usize>, usize)> {
     let rest = data.get(offset..)?;
     if rest.starts_with(&MAGIC) {
         let header = rest.get(..HEADER_LEN)?;
@@ -219,7 +263,7 @@ fn record_at(data: &[u8], offset: usize) -> Option<(std::ops::Range<usize>, usiz
 }
 
 /// The offset of the first intact record (with the magic) after `from`, if any.
-fn next_record(data: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn next_record(data: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(rest) = data.get(at..) {
         let found = rest.windows(MAGIC.len()).position(|w| w == MAGIC)?;

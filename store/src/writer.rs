@@ -162,6 +162,11 @@ impl Writer {
     /// When too much acknowledged data is not yet in Parquet, waits for the persister while
     /// it makes progress; refuses (`Err`) while snapshots are failing.
     fn admit(&self) -> Result<(), String> {
+        // A follower that cannot deliver (its server is down) may be behind for hours:
+        // refuse at once rather than hold every writer.
+        if let Some(refusal) = self.shared.followers.iter().find_map(|(_, gate)| gate.refusal()) {
+            return Err(refusal);
+        }
         let limit = self.shared.config.max_unpersisted_values.max(1);
         loop {
             let backlog = self.shared.buffers.read().map(|s| s.unpersisted_values()).unwrap_or(0);
