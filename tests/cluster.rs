@@ -1,6 +1,7 @@
 //! Several fieldline instances behind one Debian Mosquitto. With `--share-group` the broker
 //! hands each message to one instance: the instances store disjoint sets whose union is
-//! everything published, and their jobs stay off (each holds part of every site). With
+//! everything published, and their jobs stay off (each holds part of every site); both mirror
+//! into one VictoriaMetrics, the database of record, which holds the site whole. With
 //! `--broker-topic` filters per site, each site lives whole on one instance, whose detection
 //! job checks every one of its readings.
 
@@ -11,6 +12,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::vm::Vm;
 use common::{Mosquitto, SeqPublisher, ServeProcess, metric, mosquitto_pub, points, wait_for};
 use serde_json::Value;
 
@@ -60,12 +62,16 @@ async fn a_share_group_splits_the_load_with_nothing_stored_twice_or_lost() {
     let broker = Mosquitto::start();
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let share = ["--share-group", "ingest"];
+    let client = reqwest::Client::new();
+    let vm_dir = tempfile::tempdir().unwrap();
+    let vm = Vm::start(vm_dir.path());
+    vm.wait_healthy(&client).await;
+    let vm_url = vm.url();
+    let share = ["--share-group", "ingest", "--influx-url", &vm_url];
     let a =
         ServeProcess::start(dir_a.path(), &[&["--broker", &url, "--broker-client-id", "fl-a"][..], &share].concat());
     let b =
         ServeProcess::start(dir_b.path(), &[&["--broker", &url, "--broker-client-id", "fl-b"][..], &share].concat());
-    let client = reqwest::Client::new();
     for server in [&a, &b] {
         wait_subscribed(&client, server, broker.port, "fl/v1/probe-site/probe/p1/telemetry").await;
     }
@@ -97,6 +103,11 @@ async fn a_share_group_splits_the_load_with_nothing_stored_twice_or_lost() {
         );
         assert_eq!(checked(&client, server).await, 0.0);
     }
+    // The database of record has the site whole: both halves, each reading once.
+    let in_vm = vm.wait_for_samples(&client, "wind_turbine_power_kw", published.len()).await;
+    assert_eq!(in_vm.len(), published.len(), "a reading mirrored twice");
+    let values: BTreeSet<i64> = in_vm.iter().map(|&(_, v)| v as i64).collect();
+    assert_eq!(values, (0..published.len() as i64).collect(), "every reading, from both instances");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,100 +11,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::vm::Vm;
 use common::{metric, wait_for};
 use fieldline::config::Config;
 use fieldline::server::{self, Running};
 use fieldline::sinks::influx::InfluxConfig;
 use serde_json::Value;
-
-/// A VictoriaMetrics process on a fixed port and storage dir, so it can be stopped and
-/// started again where it was.
-struct Vm {
-    child: Option<Child>,
-    port: u16,
-    storage: PathBuf,
-}
-
-impl Vm {
-    fn start(storage: &Path) -> Vm {
-        let mut vm = Vm { child: None, port: common::free_port(), storage: storage.to_path_buf() };
-        vm.resume();
-        vm
-    }
-
-    fn resume(&mut self) {
-        let child = Command::new("victoria-metrics")
-            .arg(format!("-storageDataPath={}", self.storage.display()))
-            .arg("-retentionPeriod=100y")
-            .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
-            .arg("-loggerLevel=ERROR")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("victoria-metrics (apt-get install victoria-metrics; scripts/test.sh does)");
-        self.child = Some(child);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            common::terminate(&mut child);
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_healthy(&self, http: &reqwest::Client) {
-        let url = format!("{}/health", self.url());
-        wait_for("VictoriaMetrics healthy", Duration::from_secs(60), || async {
-            http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
-        })
-        .await;
-    }
-
-    /// Every sample of series named `name` (`<measurement>_<field>`), by time.
-    async fn export(&self, http: &reqwest::Client, name: &str) -> Vec<(i64, f64)> {
-        let _ = http.get(format!("{}/internal/force_flush", self.url())).send().await;
-        let text = http
-            .get(format!("{}/api/v1/export", self.url()))
-            .query(&[("match[]", format!("{{__name__=\"{name}\"}}"))])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let mut samples = Vec::new();
-        for line in text.lines().filter(|l| !l.is_empty()) {
-            let series: Value = serde_json::from_str(line).unwrap();
-            let times = series["timestamps"].as_array().unwrap();
-            let values = series["values"].as_array().unwrap();
-            samples.extend(times.iter().zip(values).map(|(t, v)| (t.as_i64().unwrap(), v.as_f64().unwrap())));
-        }
-        samples.sort_by_key(|s| s.0);
-        samples
-    }
-
-    async fn wait_for_samples(&self, http: &reqwest::Client, name: &str, n: usize) -> Vec<(i64, f64)> {
-        wait_for(&format!("{n} samples of {name} in VictoriaMetrics"), Duration::from_secs(90), || async {
-            let samples = self.export(http, name).await;
-            (samples.len() >= n).then_some(samples)
-        })
-        .await
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// A pass-through in front of VM that keeps, in arrival order, the line-protocol bodies VM
 /// accepted: the order fieldline delivered in.

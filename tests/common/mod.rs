@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod tls;
+pub mod vm;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
