@@ -55,6 +55,8 @@ pub enum Error {
     Ingest(#[from] fieldline_ingest::limits::IngestConfigError),
     #[error("{0}")]
     Influx(#[from] crate::sinks::influx::config::ConfigError),
+    #[error("[forecast.efile] {0}")]
+    Efile(String),
     #[error("{0}")]
     InfluxStart(#[from] crate::sinks::influx::sink::StartError),
 }
@@ -98,6 +100,7 @@ pub fn check(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Error
     if let Some(influx) = &config.influxdb {
         influx.check()?;
     }
+    config.forecast.efile.sftp_target().map_err(Error::Efile)?;
     if let Some(broker) = &config.broker {
         mqtt_broker::Client::new(broker.clone())?;
     }

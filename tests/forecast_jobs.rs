@@ -75,11 +75,17 @@ fn plant_history(end_s: i64) -> String {
 async fn forecasts_are_issued_scored_served_and_published() {
     let efiles = tempfile::tempdir().unwrap();
     let efile_dir = efiles.path().join("to-dispatch");
+    // Dispatch's SFTP server, where the live E files are pushed too.
+    let sshd = common::sshd::Sshd::start();
     let server = TestServer::start_with(|c| {
         c.forecast.efile = fieldline::jobs::forecast::EfileDrop {
             dir: Some(efile_dir.clone()),
             encoding: fieldline::jobs::forecast::EfileEncoding::Gbk,
             headers: fieldline::jobs::forecast::EfileHeaders::Zh,
+            sftp: Some(sshd.url()),
+            sftp_identity: Some(sshd.identity.clone()),
+            sftp_known_hosts: Some(sshd.known_hosts.clone()),
+            ..Default::default()
         };
         c.forecast.tick_secs = 1;
         // Issued at local midnight, so today's live short-term issue is due whatever the hour.
@@ -157,6 +163,14 @@ async fn forecasts_are_issued_scored_served_and_published() {
         assert!(!bad && text.contains("Code=GBK") && text.contains("@序号\t时刻\t预测功率(MW)"), "{name}: {text}");
     }
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    // ... and pushed to dispatch's SFTP server, byte for byte.
+    for name in names.iter().filter(|n| n.ends_with(".txt")) {
+        let (local, remote) = (efile_dir.join(name), sshd.remote.join(name));
+        wait_for(&format!("{name} on the SFTP server"), Duration::from_secs(30), || async {
+            (std::fs::read(&remote).ok()? == std::fs::read(&local).ok()?).then_some(())
+        })
+        .await;
+    }
 
     let missing =
         server.http.get(server.url("/api/v1/forecasts?site=nowhere&horizon=short_term")).send().await.unwrap();

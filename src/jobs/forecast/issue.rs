@@ -105,6 +105,7 @@ pub(super) fn store_forecast(
 /// counted, never fatal: the forecast is stored and served whatever the directory does.
 pub(super) fn drop_efile(
     drop: &super::EfileDrop,
+    uploader: Option<&super::sftp::SftpUploader>,
     plant: &Plant,
     horizon: Horizon,
     issue: i64,
@@ -112,8 +113,15 @@ pub(super) fn drop_efile(
     points: &[ForecastPoint],
 ) {
     let Some(dir) = &drop.dir else { return };
-    if let Err(e) = write_efile(dir, drop, &plant.site, horizon, issue, offset_s, points) {
-        tracing::error!(site = plant.site, horizon = horizon.as_str(), dir = %dir.display(), error = %e, "E file not written");
+    match write_efile(dir, drop, &plant.site, horizon, issue, offset_s, points) {
+        Ok(path) => {
+            if let Some(uploader) = uploader {
+                uploader.queue(path);
+            }
+        }
+        Err(e) => {
+            tracing::error!(site = plant.site, horizon = horizon.as_str(), dir = %dir.display(), error = %e, "E file not written");
+        }
     }
 }
 
@@ -184,7 +192,12 @@ mod tests {
     #[test]
     fn a_gbk_e_file_with_chinese_headers_is_written_whole() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let drop = EfileDrop { dir: Some(dir.path().into()), encoding: EfileEncoding::Gbk, headers: EfileHeaders::Zh };
+        let drop = EfileDrop {
+            dir: Some(dir.path().into()),
+            encoding: EfileEncoding::Gbk,
+            headers: EfileHeaders::Zh,
+            ..Default::default()
+        };
         let points: Vec<ForecastPoint> = (1..=4)
             .map(|i| ForecastPoint { time: 1_714_521_600 + i * 900, p50: 10.0 + i as f64, p10: 9.0, p90: 20.0 })
             .collect();

@@ -43,6 +43,7 @@ use fieldline_store::Query;
 mod inputs;
 mod issue;
 mod score;
+pub mod sftp;
 
 use inputs::{Inputs, NwpAsOf, series_options};
 use issue::{issued_times, store_forecast, train};
@@ -97,7 +98,7 @@ pub struct ForecastConfig {
 /// `[forecast.efile]`: every live forecast issue is also written as its E file into `dir`
 /// (under a temporary name, fsync'd, then renamed, so an uploader polling the directory never
 /// picks up half a file), in the encoding and header language the provincial template expects.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EfileDrop {
     /// Where to write `{site}_{YYYYMMDD}_{HHMM}_DQ.txt` / `_CDQ.txt`; unset = no files.
@@ -106,6 +107,46 @@ pub struct EfileDrop {
     pub encoding: EfileEncoding,
     /// `en` (default: `@id time p_fcst_mw ...`) or `zh` (`@序号 时刻 预测功率(MW) ...`).
     pub headers: EfileHeaders,
+    /// Also upload each file to dispatch's SFTP server: `sftp://user@host[:port]/dir`
+    /// (needs `dir`, `sftp_identity` and `sftp_known_hosts`; see [`sftp`]).
+    pub sftp: Option<String>,
+    /// Private key for the SFTP login.
+    pub sftp_identity: Option<std::path::PathBuf>,
+    /// known_hosts file with the server's host key (checked strictly).
+    pub sftp_known_hosts: Option<std::path::PathBuf>,
+    /// Seconds after writing a file when failed uploads stop being retried.
+    pub sftp_give_up_secs: u64,
+}
+
+impl Default for EfileDrop {
+    fn default() -> Self {
+        EfileDrop {
+            dir: None,
+            encoding: EfileEncoding::default(),
+            headers: EfileHeaders::default(),
+            sftp: None,
+            sftp_identity: None,
+            sftp_known_hosts: None,
+            sftp_give_up_secs: 900,
+        }
+    }
+}
+
+impl EfileDrop {
+    /// The SFTP target, if one is configured, checked (`serve --check` and start-up).
+    pub fn sftp_target(&self) -> Result<Option<sftp::SftpTarget>, String> {
+        let Some(url) = &self.sftp else { return Ok(None) };
+        if self.dir.is_none() {
+            return Err("sftp needs dir: the file written there is what is uploaded (and stays as the record)".into());
+        }
+        sftp::SftpTarget::new(
+            url,
+            self.sftp_identity.as_deref(),
+            self.sftp_known_hosts.as_deref(),
+            self.sftp_give_up_secs,
+        )
+        .map(Some)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +215,8 @@ pub struct ForecastMetrics {
     pub trainings: Family<SiteLabel, Counter>,
     pub daily_accuracy: Family<PlantLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub failures: Family<SiteLabel, Counter>,
+    pub efile_uploads: Counter,
+    pub efile_upload_failures: Counter,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -194,6 +237,12 @@ impl ForecastMetrics {
         r.register("trainings", "Model trainings", self.trainings.clone());
         r.register("daily_accuracy", "Accuracy of the last scored day (grid rule)", self.daily_accuracy.clone());
         r.register("failures", "Forecast job failures", self.failures.clone());
+        r.register("efile_uploads", "E files uploaded to dispatch over SFTP", self.efile_uploads.clone());
+        r.register(
+            "efile_upload_failures",
+            "E files given up on after sftp_give_up_secs of failed uploads (the local copy stays)",
+            self.efile_upload_failures.clone(),
+        );
     }
 }
 
@@ -226,6 +275,8 @@ pub struct Forecaster {
     config: ForecastConfig,
     offset_s: i32,
     plants: BTreeMap<String, PlantState>,
+    /// Started on the first run when `[forecast.efile] sftp` is set.
+    uploader: Option<sftp::SftpUploader>,
 }
 
 /// Why a forecast job step failed.
@@ -244,11 +295,28 @@ pub enum Error {
 impl Forecaster {
     pub fn new(config: ForecastConfig) -> Self {
         let offset_s = parse_offset(&config.utc_offset).map(|o| o.whole_seconds()).unwrap_or(8 * 3600);
-        Forecaster { config, offset_s, plants: BTreeMap::new() }
+        Forecaster { config, offset_s, plants: BTreeMap::new(), uploader: None }
     }
 
     /// Runs everything due now for every plant.
     pub fn run_due(&mut self, ctx: &JobContext) {
+        if self.uploader.is_none() {
+            match self.config.efile.sftp_target() {
+                Ok(Some(target)) => {
+                    let metrics = sftp::UploadMetrics {
+                        uploads: ctx.metrics.efile_uploads.clone(),
+                        failures: ctx.metrics.efile_upload_failures.clone(),
+                    };
+                    match sftp::SftpUploader::start(target, metrics) {
+                        Ok(uploader) => self.uploader = Some(uploader),
+                        Err(e) => tracing::error!(error = %e, "cannot start the SFTP upload thread"),
+                    }
+                }
+                Ok(None) => {}
+                // Checked at start-up; a key file removed since then is said here.
+                Err(e) => tracing::error!(error = e, "[forecast.efile] sftp: E files are not uploaded"),
+            }
+        }
         for plant in self.discover(ctx) {
             let label = SiteLabel { site: plant.site.clone() };
             if let Err(e) = self.run_plant(ctx, &plant) {
@@ -326,6 +394,7 @@ impl Forecaster {
         let clock = (fieldline_core::time::now_ns() / NS_PER_SEC).max(last_s);
         let config = self.config.clone();
         let offset_s = self.offset_s;
+        let uploader = self.uploader.as_ref();
         let state = self.plants.entry(plant.site.clone()).or_default();
         // History still arriving in bulk (a backfill): models trained now would miss most of
         // it, so wait until the newest reading moves at a live pace (< 1 h of data per tick).
@@ -403,7 +472,15 @@ impl Forecaster {
                     let live = issue == live_issue;
                     store_forecast(ctx, plant, Horizon::UltraShort, issue, &points, live)?;
                     if live {
-                        issue::drop_efile(&config.efile, plant, Horizon::UltraShort, issue, offset_s, &points);
+                        issue::drop_efile(
+                            &config.efile,
+                            uploader,
+                            plant,
+                            Horizon::UltraShort,
+                            issue,
+                            offset_s,
+                            &points,
+                        );
                     }
                 }
             }
@@ -415,7 +492,7 @@ impl Forecaster {
                     let issue = day * SECS_PER_DAY - i64::from(offset_s) + i64::from(config.issue_hour) * 3600;
                     store_forecast(ctx, plant, Horizon::ShortTerm, issue, &points, Some(day) == live_st)?;
                     if Some(day) == live_st {
-                        issue::drop_efile(&config.efile, plant, Horizon::ShortTerm, issue, offset_s, &points);
+                        issue::drop_efile(&config.efile, uploader, plant, Horizon::ShortTerm, issue, offset_s, &points);
                     }
                 }
             }
