@@ -45,7 +45,8 @@ pub struct InfluxMetrics {
     pub retries: Counter,
     /// WAL bytes not yet delivered.
     pub backlog_bytes: Gauge,
-    /// Seconds since the mirror last had nothing left to send (0 when caught up).
+    /// Age of the oldest point not yet delivered, roughly: seconds since the start of the
+    /// last pass that delivered everything written before it (0 when nothing waits).
     pub lag_seconds: Gauge,
 }
 
@@ -63,7 +64,7 @@ impl InfluxMetrics {
         r.register("backlog_bytes", "WAL bytes not yet delivered to InfluxDB", self.backlog_bytes.clone());
         r.register(
             "lag_seconds",
-            "Seconds since the InfluxDB mirror last had nothing left to send (0 when caught up)",
+            "Seconds the InfluxDB mirror is behind: since the last pass that delivered everything written before it began (0 when nothing waits)",
             self.lag_seconds.clone(),
         );
     }
@@ -222,7 +223,8 @@ impl Mirror {
                 tracing::info!("InfluxDB mirror stopped before catching up; the rest is sent after the next start");
                 return;
             }
-            let (posts, end) = match self.next_posts().await {
+            let read_at = Instant::now();
+            let (posts, end, reached_head) = match self.next_posts().await {
                 Ok(read) => read,
                 Err(e) => {
                     tracing::error!(error = %e, "InfluxDB mirror cannot read the WAL; retrying");
@@ -252,40 +254,53 @@ impl Mirror {
             if delivered_all && committed.is_some_and(|c| c < end) {
                 self.commit(end).await;
             }
+            if delivered_all && reached_head {
+                // Everything written before this pass began is delivered.
+                self.caught_up_at = read_at;
+            }
             self.refresh().await;
         }
     }
 
-    /// The posts from the next records, and the cursor after them (`None`: nothing new).
-    async fn next_posts(&mut self) -> std::io::Result<(Vec<Post>, Option<Cursor>)> {
+    /// The posts from the next records, the cursor after them (`None`: nothing new), and
+    /// whether the read reached the head of the WAL. Reading, decoding and encoding run on a
+    /// blocking thread: a pass is about 1 MiB of WAL.
+    async fn next_posts(&mut self) -> std::io::Result<(Vec<Post>, Option<Cursor>, bool)> {
         let follower = self.follower.clone();
-        let batch = tokio::task::spawn_blocking(move || {
-            follower.lock().map_err(|_| std::io::Error::other("follower lock poisoned"))?.read(READ_BYTES)
+        let batch_points = self.config.batch_points as u64;
+        let queued = self.metrics.points_queued.clone();
+        tokio::task::spawn_blocking(move || {
+            let batch =
+                follower.lock().map_err(|_| std::io::Error::other("follower lock poisoned"))?.read(READ_BYTES)?;
+            let read_bytes: usize = batch.records.iter().map(|r| r.payload.len()).sum();
+            let mut posts = Vec::new();
+            let mut current = Post { body: String::new(), points: 0, end: Cursor { segment: 0, offset: 0 } };
+            for record in batch.records {
+                match postcard::from_bytes::<Vec<Point>>(&record.payload) {
+                    Ok(points) => {
+                        for point in &points {
+                            encode(point, &mut current.body);
+                        }
+                        current.points += points.len() as u64;
+                        queued.inc_by(points.len() as u64);
+                    }
+                    Err(e) => tracing::error!(error = %e, "a WAL record did not decode; its points are not mirrored"),
+                }
+                current.end = record.end;
+                if current.points >= batch_points {
+                    posts.push(std::mem::replace(
+                        &mut current,
+                        Post { body: String::new(), points: 0, end: record.end },
+                    ));
+                }
+            }
+            if current.points > 0 {
+                posts.push(current);
+            }
+            Ok((posts, batch.end, read_bytes < READ_BYTES))
         })
         .await
-        .map_err(std::io::Error::other)??;
-        let mut posts = Vec::new();
-        let mut current = Post { body: String::new(), points: 0, end: Cursor { segment: 0, offset: 0 } };
-        for record in batch.records {
-            match postcard::from_bytes::<Vec<Point>>(&record.payload) {
-                Ok(points) => {
-                    for point in &points {
-                        encode(point, &mut current.body);
-                    }
-                    current.points += points.len() as u64;
-                    self.metrics.points_queued.inc_by(points.len() as u64);
-                }
-                Err(e) => tracing::error!(error = %e, "a WAL record did not decode; its points are not mirrored"),
-            }
-            current.end = record.end;
-            if current.points >= self.config.batch_points as u64 {
-                posts.push(std::mem::replace(&mut current, Post { body: String::new(), points: 0, end: record.end }));
-            }
-        }
-        if current.points > 0 {
-            posts.push(current);
-        }
-        Ok((posts, batch.end))
+        .map_err(std::io::Error::other)?
     }
 
     /// Posts until the server takes the batch (or rejects it for good); then commits its
