@@ -291,11 +291,15 @@ impl ServeProcess {
 
     /// Waits (up to 2 minutes) for a stdout line starting with `prefix`; returns the rest.
     pub fn wait_line(&self, prefix: &str) -> String {
+        self.wait_line_within(prefix, Duration::from_secs(120))
+    }
+
+    /// [`ServeProcess::wait_line`] with a longer wait for long work (a debug-build backfill on a
+    /// busy machine).
+    pub fn wait_line_within(&self, prefix: &str, timeout: Duration) -> String {
         loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(120))
-                .unwrap_or_else(|e| panic!("waiting for a line {prefix:?}: {e}"));
+            let line =
+                self.lines.recv_timeout(timeout).unwrap_or_else(|e| panic!("waiting for a line {prefix:?}: {e}"));
             if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.to_string();
             }
