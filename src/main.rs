@@ -33,6 +33,8 @@ enum Command {
     Agro(commands::agro::AgroArgs),
     /// Load generators and end-to-end benchmarks.
     Bench(commands::bench::BenchArgs),
+    /// InfluxDB: send a data dir's stored points to the database of record (`influx backfill`).
+    Influx(commands::influx::InfluxArgs),
     /// Hash an MQTT user's password (read from stdin) for [[mqtt.users]] password_hash.
     Passwd(commands::passwd::PasswdArgs),
     /// Make a new API token and the [[http.tokens]] entry holding only its SHA-256.
@@ -59,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         Command::Detect(args) => commands::detect::run(args),
         Command::Agro(args) => commands::agro::run(args),
         Command::Bench(args) => runtime.block_on(commands::bench::run(args)),
+        Command::Influx(args) => runtime.block_on(commands::influx::run(args)),
         Command::Passwd(args) => commands::passwd::run(args),
         Command::Token(args) => commands::token::run(args),
     }

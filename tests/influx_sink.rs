@@ -223,3 +223,36 @@ async fn a_full_backlog_refuses_writes_instead_of_dropping_them() {
     .await;
     server.shutdown().await.unwrap();
 }
+
+/// A data dir filled before InfluxDB existed: `fieldline influx backfill` sends its past (the
+/// server stopped), and running it twice leaves every point once (VictoriaMetrics deduplicating
+/// samples of one series and timestamp, as InfluxDB always does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_sends_what_a_data_dir_already_holds() {
+    let http = reqwest::Client::new();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(data.path());
+    config.alerts.enabled = false;
+    config.forecast.enabled = false;
+    let server = server::start(config).await.unwrap();
+    for chunk in 0..4 {
+        assert_eq!(write(&http, &server, readings(chunk * 250, chunk * 250 + 250)).await.status(), 204);
+    }
+    server.shutdown().await.unwrap();
+
+    let vm_dir = tempfile::tempdir().unwrap();
+    let vm = Vm::start_with(vm_dir.path(), &["-dedup.minScrapeInterval=1ms"]);
+    vm.wait_healthy(&http).await;
+    for _ in 0..2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fieldline"))
+            .args(["influx", "backfill", "--influx-url", &vm.url(), "--measurement", "probe", "--data-dir"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("sent 1000 points"), "{stdout}");
+    }
+    let samples = vm.wait_for_samples(&http, "probe_level", 1000).await;
+    assert!(samples == expected(1000), "{} samples, not the 1000 written, each once", samples.len());
+}

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod demo;
 pub mod detect;
 pub mod forecast;
+pub mod influx;
 pub mod passwd;
 pub mod serve;
 pub mod simulate;

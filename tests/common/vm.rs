@@ -16,11 +16,23 @@ pub struct Vm {
     child: Option<Child>,
     port: u16,
     storage: PathBuf,
+    extra: Vec<String>,
 }
 
 impl Vm {
     pub fn start(storage: &Path) -> Vm {
-        let mut vm = Vm { child: None, port: super::free_port(), storage: storage.to_path_buf() };
+        Vm::start_with(storage, &[])
+    }
+
+    /// With extra flags, e.g. `-dedup.minScrapeInterval=1ms` (keep one sample per series and
+    /// timestamp, as InfluxDB does; VM keeps every copy by default).
+    pub fn start_with(storage: &Path, extra: &[&str]) -> Vm {
+        let mut vm = Vm {
+            child: None,
+            port: super::free_port(),
+            storage: storage.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
         vm.resume();
         vm
     }
@@ -31,6 +43,7 @@ impl Vm {
             .arg("-retentionPeriod=100y")
             .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
             .arg("-loggerLevel=ERROR")
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -133,8 +133,56 @@ pub struct InfluxSink {
     drain: Duration,
 }
 
+/// One InfluxDB write endpoint: the client, the URL with org, bucket and precision, the token.
+/// Shared by the mirror and `fieldline influx backfill`.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    token: Option<String>,
+    /// For messages: the configured base URL.
+    server: String,
+}
+
+impl Writer {
+    pub fn new(config: &InfluxConfig) -> Result<Writer, ConfigError> {
+        Ok(Writer {
+            client: config.client()?,
+            url: config.write_url()?,
+            token: config.resolved_token()?,
+            server: config.url.clone(),
+        })
+    }
+
+    /// POSTs `body` (line protocol, ns timestamps).
+    pub async fn post(&self, body: &str) -> Result<(), PostError> {
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(body.to_string());
+        if let Some(token) = &self.token {
+            request = request.header(reqwest::header::AUTHORIZATION, format!("Token {token}"));
+        }
+        let response = request.send().await.map_err(|e| PostError::Retry(format!("{}: {e}", self.server)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.chars().take(500).collect();
+        let why = format!("{} answered {status}: {text}", self.server);
+        Err(match status.as_u16() {
+            413 => PostError::TooLarge,
+            400 | 422 => PostError::Rejected(why),
+            _ => PostError::Retry(why),
+        })
+    }
+}
+
 /// Why a post did not succeed.
-enum PostError {
+#[derive(Debug)]
+pub enum PostError {
     /// Worth retrying: the server or the network may recover, or an operator fix a token.
     Retry(String),
     /// The batch is too large for the server.
@@ -148,24 +196,20 @@ impl InfluxSink {
     /// it, see [`super::FOLLOWER`]).
     pub fn start(config: InfluxConfig, store: &Store, metrics: InfluxMetrics) -> Result<InfluxSink, StartError> {
         let follower = store.follower(super::FOLLOWER)?;
-        let url = config.write_url()?;
-        let token = config.resolved_token()?;
-        let client = config.client()?;
+        let writer = Writer::new(&config)?;
         let status = Arc::new(InfluxStatus::default());
         let (stop, stop_rx) = watch::channel(false);
         let drain = Duration::from_secs(config.drain_secs);
         let mirror = Mirror {
             follower: Arc::new(Mutex::new(follower)),
-            client,
-            url,
-            token,
+            writer,
             config,
             metrics,
             status: status.clone(),
             stop: stop_rx,
             caught_up_at: Instant::now(),
         };
-        tracing::info!(url = %mirror.url, "InfluxDB mirror started");
+        tracing::info!(url = %mirror.writer.url, "InfluxDB mirror started");
         let task = tokio::spawn(mirror.run());
         Ok(InfluxSink { status, stop, task, drain })
     }
@@ -195,9 +239,7 @@ pub enum StartError {
 
 struct Mirror {
     follower: Arc<Mutex<Follower>>,
-    client: reqwest::Client,
-    url: reqwest::Url,
-    token: Option<String>,
+    writer: Writer,
     config: InfluxConfig,
     metrics: InfluxMetrics,
     status: Arc<InfluxStatus>,
@@ -354,27 +396,7 @@ impl Mirror {
     }
 
     async fn post(&self, body: &str) -> Result<(), PostError> {
-        let mut request = self
-            .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(body.to_string());
-        if let Some(token) = &self.token {
-            request = request.header(reqwest::header::AUTHORIZATION, format!("Token {token}"));
-        }
-        let response = request.send().await.map_err(|e| PostError::Retry(format!("{}: {e}", self.config.url)))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(500).collect();
-        let why = format!("{} answered {status}: {text}", self.config.url);
-        Err(match status.as_u16() {
-            413 => PostError::TooLarge,
-            400 | 422 => PostError::Rejected(why),
-            _ => PostError::Retry(why),
-        })
+        self.writer.post(body).await
     }
 
     async fn commit(&self, end: Cursor) {
