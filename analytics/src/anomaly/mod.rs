@@ -9,6 +9,10 @@
 //!   flat-line, spikes, gaps (on a timer), level shift and slow drift (CUSUM), and an
 //!   adaptive score against a learned time-of-day profile; `auto` runs them all and reports
 //!   the largest score.
+//! - [`onset`]: [`onset::OnsetDetector`] for any numeric series — the likelihood that an
+//!   anomaly *begins* at this reading (several predictors, an anomaly-likelihood layer over
+//!   their errors, spatial novelty, a refractory period after an alarm): it spikes at onset
+//!   and falls back instead of holding a state; the score NAB-style benchmarks reward.
 //! - [`peer`]: drift of a series against the median of its peers (the same quantity at
 //!   other devices nearby).
 //! - [`relation`]: drift of a field against what a related field of the same device
@@ -38,6 +42,7 @@
 
 pub mod event;
 pub mod generic;
+pub mod onset;
 pub mod peer;
 pub mod peony;
 pub mod pest;

@@ -5,6 +5,7 @@
 
 mod ingest;
 mod peers;
+mod pipelines;
 mod query;
 
 use std::path::{Path, PathBuf};
@@ -30,12 +31,17 @@ pub enum BenchCommand {
     /// Load N days of simulator data and time five queries against fieldline, VictoriaMetrics
     /// and DuckDB (same data, same run), checking that the answers agree.
     Query(QueryArgs),
+    /// Publish the same readings through peer pipelines (fieldline via Mosquitto, a Python
+    /// paho/influxdb-client bridge, Telegraf, fieldline's own endpoint) into VictoriaMetrics and
+    /// compare throughput, latency and loss side by side.
+    Pipelines(pipelines::PipelinesArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Query(a) => query::run(a).await,
+        BenchCommand::Pipelines(a) => pipelines::run(a).await,
     }
 }
 

@@ -2,8 +2,12 @@
 //! against the simulator's ground truth.
 //!
 //! Scoring mode (`--input`) streams one series through
-//! [`fieldline_analytics::anomaly::SeriesDetector`] and writes one score per input row, each
-//! computed from that row and the rows before it only. Evaluation mode (`--data`) feeds a
+//! [`fieldline_analytics::anomaly::onset::OnsetDetector`] (`auto`: the likelihood that an
+//! anomaly begins at this row) or one of the single detectors of
+//! [`fieldline_analytics::anomaly::SeriesDetector`], and writes one score per input row, each
+//! computed from that row and the rows before it only; events (`--events`) come from the
+//! `SeriesDetector`, which holds state for as long as a condition lasts. NAB mode (`--nab`)
+//! does the same for every series of a NAB corpus and scores them like NAB (module `nab`). Evaluation mode (`--data`) feeds a
 //! `fieldline simulate --out` directory through `serve`'s detection engine
 //! ([`crate::jobs::detect::DetectionEngine::replay`]) as if the readings arrived live — generic
 //! checks on every sensor field, device gaps on a timer, peer drift across the region, and
@@ -21,13 +25,22 @@ use clap::Args;
 use fieldline_analytics::anomaly::DetectorName;
 
 mod evaluate;
+mod nab;
 mod report;
 mod score_csv;
 mod sim_data;
 mod truth;
 
 const AFTER_HELP: &str = "\
-Detectors (--detector; `auto` runs them all and reports the largest score):
+Scores (--detector):
+  auto         The onset likelihood: how likely it is that something anomalous *begins* at
+               this row. Several predictors (previous value, slow level, same time yesterday
+               and last week, the cadence and daily period learned from the series), an
+               anomaly-likelihood layer over their errors (tail probability against the
+               series' own history), spatial novelty, and a refractory period after an alarm:
+               the score spikes at onset and falls back. Events (--events) still come from
+               all the detectors below, held for as long as each condition lasts.
+Single detectors (their events with --events; `auto` runs them all for events):
   range        1 outside --min/--max, and for infinite values (without limits: only those).
   stuck        The value has not changed for far longer than this series ever stays
                unchanged at this time of day: the surprise of the run, -sum ln P(no change),
@@ -43,7 +56,7 @@ Detectors (--detector; `auto` runs them all and reports the largest score):
                weather-like wander does not trip it but a sustained shift does.
   unusual      A value far from what this series shows at this hour (robust z against the
                learned hourly profile).
-Scores are in [0, 1]; 0.5 is where an event opens. Learned detectors stay at 0 for the
+Single-detector scores are in [0, 1]; 0.5 is where an event opens. Learned detectors stay at 0 for the
 first 3 days and 100 readings (their warm-up). Each row's score uses that row and the rows
 before it only. An empty, NaN or non-numeric value scores 0 and teaches nothing (a missing
 value is not evidence of an anomaly; a silence is the gap detector's business). Times:
@@ -70,8 +83,15 @@ cannot show: a stuck value whose first reading after it equals the held value (t
 never moved, as with a trap counter on nights without catches), and a turbine fault
 during which the wind stayed below 4.5 m/s but for 30 readings (no power to lose).
 
+NAB (--nab DIR --output OUT): scores every CSV under DIR/data (default detector: the onset
+likelihood), writes NAB results (OUT/<category>/<prefix><file>: timestamp,value,anomaly_score)
+and prints the NAB v1.1 scores of the standard, reward-low-FP and reward-low-FN profiles
+(DIR/labels/combined_windows.json, DIR/config/profiles.json; one threshold for the corpus);
+--scorer nab_score.py cross-checks them with that Python scorer.
+
 Examples:
   fieldline detect --input nab/realKnownCause/machine_temperature_system_failure.csv --output scores.csv
+  fieldline detect --nab ../shared/data/nab-dev --output nab-results --report nab.json
   fieldline detect --input series.csv --time-col time --value-col soil_vwc_pct --detector stuck --output s.csv
   fieldline simulate --out sim --days 104 --seed 7 && fieldline detect --data sim --report report.json";
 
@@ -80,7 +100,7 @@ Examples:
 #[command(after_long_help = AFTER_HELP)]
 pub struct DetectArgs {
     /// Series to score: a CSV file with a header row (NAB format: timestamp,value).
-    #[arg(long, value_name = "FILE", required_unless_present = "data", requires = "output")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["data", "nab"], requires = "output")]
     pub input: Option<PathBuf>,
     /// Time column of --input.
     #[arg(long, default_value = "timestamp")]
@@ -91,8 +111,9 @@ pub struct DetectArgs {
     /// auto, range, stuck, spike, gap, level_shift or unusual (see below).
     #[arg(long, default_value = "auto", value_parser = detector_name)]
     pub detector: DetectorName,
-    /// Where to write `timestamp,value,anomaly_score` (one row per input row, in order).
-    #[arg(long, value_name = "FILE")]
+    /// Where to write `timestamp,value,anomaly_score` (one row per input row, in order); with
+    /// --nab, the directory of the NAB results.
+    #[arg(long, value_name = "FILE|DIR")]
     pub output: Option<PathBuf>,
     /// Physical lower limit of the series (switches the range check on).
     #[arg(long, allow_negative_numbers = true)]
@@ -109,9 +130,18 @@ pub struct DetectArgs {
     /// Ground truth (JSON lines); default: DIR/ground_truth.jsonl.
     #[arg(long, value_name = "FILE", requires = "data")]
     pub truth: Option<PathBuf>,
-    /// Write the evaluation as JSON.
-    #[arg(long, value_name = "FILE", requires = "data")]
+    /// Write the evaluation (--data or --nab) as JSON.
+    #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Score a NAB corpus (DIR/data, DIR/labels, DIR/config) and print its NAB scores.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["input", "data"], requires = "output")]
+    pub nab: Option<PathBuf>,
+    /// File name prefix of the NAB results (NAB's convention: `<detector>_`).
+    #[arg(long, default_value = "fieldline_", requires = "nab")]
+    pub prefix: String,
+    /// Also score the results with this NAB scorer script (run by python3), as a cross-check.
+    #[arg(long, value_name = "FILE", requires = "nab")]
+    pub scorer: Option<PathBuf>,
     /// How long after a ground-truth event's end a detection still counts.
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub tolerance: String,
@@ -134,13 +164,22 @@ fn detector_name(s: &str) -> Result<DetectorName, String> {
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
-    match (&args.input, &args.data) {
-        (Some(input), _) => {
+    match (&args.input, &args.data, &args.nab) {
+        (Some(input), _, _) => {
             let Some(output) = &args.output else { bail!("--input needs --output") };
+            if args.report.is_some() {
+                bail!("--report goes with --data or --nab");
+            }
             score_csv::score_file(&args, input, output)
         }
-        (None, Some(dir)) => evaluate::evaluate(&args, dir),
-        (None, None) => bail!("give --input FILE --output FILE, or --data DIR (see --help)"),
+        (None, Some(dir), _) => evaluate::evaluate(&args, dir),
+        (None, None, Some(dir)) => {
+            let Some(output) = &args.output else { bail!("--nab needs --output DIR") };
+            nab::run_nab(&args, dir, output)
+        }
+        (None, None, None) => {
+            bail!("give --input FILE --output FILE, --data DIR or --nab DIR --output DIR (see --help)")
+        }
     }
 }
 

@@ -1,7 +1,9 @@
-//! Scoring mode (`--input`): one CSV series streamed through
-//! [`fieldline_analytics::anomaly::SeriesDetector`], one score per input row written in input
-//! order, each computed from that row and the rows before it only; times are read by
-//! [`parse_data_time`] (naive = UTC, epoch units by size).
+//! Scoring mode (`--input`): one CSV series streamed through the scorer `--detector` names
+//! (`auto`: [`fieldline_analytics::anomaly::onset::OnsetDetector`], the onset likelihood;
+//! else one detector of [`SeriesDetector`]), one score per input row written in input
+//! order, each computed from that row and the rows before it only; the events come from
+//! [`SeriesDetector`] (all its detectors for `auto`), which holds each condition's state.
+//! Times are read by [`parse_data_time`] (naive = UTC, epoch units by size).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,10 +14,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use fieldline_analytics::anomaly::generic::SeriesConfig;
-use fieldline_analytics::anomaly::{EventChange, SeriesDetector};
+use fieldline_analytics::anomaly::{DetectorName, EventChange, SeriesDetector};
 use fieldline_core::time::{EpochNumbers, parse_data_time};
 use time::UtcOffset;
 
+use super::nab::Scorer;
 use super::{DetectArgs, column_index, parse_value};
 
 pub(super) fn score_file(args: &DetectArgs, input: &Path, output: &Path) -> anyhow::Result<()> {
@@ -30,6 +33,11 @@ pub(super) fn score_file(args: &DetectArgs, input: &Path, output: &Path) -> anyh
     let config = SeriesConfig::only(args.detector);
     let config = if args.min.is_some() || args.max.is_some() { config.with_limits(args.min, args.max) } else { config };
     let mut detector = SeriesDetector::new(&args.value_col, config)?;
+    // `auto` scores the onset likelihood; a single detector scores itself.
+    let mut onset = match args.detector {
+        DetectorName::Auto => Some(Scorer::new(args.detector, &args.value_col)?),
+        _ => None,
+    };
 
     let file = File::create(output).with_context(|| format!("creating {}", output.display()))?;
     let mut writer = csv::Writer::from_writer(BufWriter::new(file));
@@ -52,7 +60,8 @@ pub(super) fn score_file(args: &DetectArgs, input: &Path, output: &Path) -> anyh
         let (value, readable) = parse_value(value_text);
         missing += u64::from(value.is_nan());
         unreadable += u64::from(!readable);
-        let score = detector.update(t, value);
+        let single = detector.update(t, value);
+        let score = onset.as_mut().map_or(single, |o| o.update(t, value));
         score_text.clear();
         let _ = write!(score_text, "{score:.6}");
         writer.write_record([time_text, value_text, score_text.as_str()])?;
@@ -75,7 +84,7 @@ pub(super) fn score_file(args: &DetectArgs, input: &Path, output: &Path) -> anyh
     eprintln!(
         "scored {rows} rows ({missing} missing{}) with `{}` in {:.2} s; events: {}",
         if unreadable > 0 { format!(", {unreadable} not numbers") } else { String::new() },
-        args.detector.name(),
+        if onset.is_some() { "auto (onset likelihood)" } else { args.detector.name() },
         started.elapsed().as_secs_f64(),
         if summary.is_empty() { "none".to_string() } else { summary.join(", ") }
     );

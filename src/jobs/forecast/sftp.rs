@@ -114,8 +114,7 @@ impl SftpTarget {
             stderr
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('@'))
-                .last()
+                .rfind(|l| !l.is_empty() && !l.starts_with('@'))
                 .unwrap_or_default()
                 .to_string()
         };

@@ -265,6 +265,15 @@ async fn forward_outbox(client: AsyncClient, ctx: IngestContext, mut shutdown: w
 type PendingWrite = tokio::task::JoinHandle<Result<(), SinkError>>;
 
 /// Writes messages concurrently (so they share group commits) and acks them in arrival order.
+///
+/// Acks never wait here: rumqttc's event loop takes one request (an ack) per turn and hands
+/// out buffered incoming publishes first, so under a flood its request queue can fill up; an
+/// awaited ack then blocked this task, the poller blocked handing it the next message, and
+/// nobody polled the event loop again — fieldline stopped reading for good after ~70 000
+/// queued messages (found by `bench pipelines --backlog`). Acks that do not fit go to a local
+/// queue, in order, and are retried every few milliseconds; the broker holds those messages
+/// as in flight meanwhile (and redelivers them after a reconnect, which only rewrites the same
+/// points).
 async fn process(
     client: AsyncClient,
     ctx: IngestContext,
@@ -274,6 +283,7 @@ async fn process(
     shutdown: watch::Receiver<bool>,
 ) {
     let mut pending: VecDeque<(Received, PendingWrite)> = VecDeque::new();
+    let mut unsent_acks: VecDeque<Received> = VecDeque::new();
     let mut open = true;
     while open || !pending.is_empty() {
         let can_take = open && pending.len() < max_pending;
@@ -298,16 +308,36 @@ async fn process(
                 let Some((item, _)) = pending.pop_front() else { continue };
                 match result {
                     Ok(Ok(())) => {
-                        let current = item.publish.qos != QoS::AtMostOnce && item.connection == *connection.borrow();
-                        if current && let Err(e) = client.ack(&item.publish).await {
-                            tracing::warn!(error = %e, "ack request failed; the broker will redeliver");
+                        if item.publish.qos != QoS::AtMostOnce {
+                            unsent_acks.push_back(item);
                         }
                     }
                     Ok(Err(e)) => tracing::warn!(topic = item.publish.topic, error = %e, "write abandoned at shutdown; not acknowledged, the broker will redeliver"),
                     Err(e) => tracing::error!(error = %e, "write task failed; not acknowledged"),
                 }
             }
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !unsent_acks.is_empty() => {}
         }
+        send_acks(&client, &mut unsent_acks, *connection.borrow());
+    }
+    // Shutting down: what still does not fit is redelivered to the next session.
+    send_acks(&client, &mut unsent_acks, *connection.borrow());
+    if !unsent_acks.is_empty() {
+        tracing::info!(
+            acks = unsent_acks.len(),
+            "acks not sent before shutdown; the broker will redeliver those messages"
+        );
+    }
+}
+
+/// Hands acks to the event loop in arrival order until its queue is full. An ack for a
+/// message of an earlier connection is dropped: the broker redelivers it on this one.
+fn send_acks(client: &AsyncClient, unsent: &mut VecDeque<Received>, current: u64) {
+    while let Some(item) = unsent.front() {
+        if item.connection == current && client.try_ack(&item.publish).is_err() {
+            return;
+        }
+        unsent.pop_front();
     }
 }
 
