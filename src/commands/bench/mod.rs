@@ -58,7 +58,6 @@ impl Server {
     /// Starts `fieldline serve` on `data_dir` (a temporary directory when `None`), with
     /// `config` as its config file when given, and waits for its "listening" line.
     fn start(data_dir: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<Self> {
-        use std::io::{BufRead, BufReader};
         let (dir, tmp) = match data_dir {
             Some(d) => (d, None),
             None => {
@@ -71,15 +70,29 @@ impl Server {
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
-        let mut child =
+        let child =
             command.env("FIELDLINE_LOG", "warn").stdout(Stdio::piped()).spawn().context("starting fieldline serve")?;
+        Server::listening(child, tmp, String::new)
+    }
+
+    /// Waits for a spawned `fieldline serve` (stdout piped) to print its "listening" line and
+    /// keeps draining its stdout; `why` explains an early exit (e.g. the tail of its log).
+    fn listening(
+        mut child: Child,
+        dir: Option<tempfile::TempDir>,
+        why: impl FnOnce() -> String,
+    ) -> anyhow::Result<Self> {
+        use std::io::{BufRead, BufReader};
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = loop {
             match lines.next() {
                 Some(Ok(l)) if l.starts_with("fieldline listening") => break l,
                 Some(Ok(_)) => continue,
-                _ => bail!("fieldline serve exited before listening"),
+                _ => {
+                    let _ = child.wait();
+                    bail!("fieldline serve exited before listening{}", why());
+                }
             }
         };
         std::thread::spawn(move || for _ in lines {});
@@ -88,7 +101,7 @@ impl Server {
             child,
             http: field("http=").context("no http address")?,
             mqtt: field("mqtt=").context("no mqtt address")?,
-            _dir: tmp,
+            _dir: dir,
         })
     }
 

@@ -1010,32 +1010,13 @@ fn start_fieldline(extra: &[String], data_dir: &Path, config: &Path, log: &Path)
         command.env_remove(var);
     }
     let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut child = command
+    let child = command
         .env("FIELDLINE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(log_file)
         .spawn()
         .context("starting fieldline serve")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = loop {
-        match lines.next() {
-            Some(Ok(l)) if l.starts_with("fieldline listening") => break l,
-            Some(Ok(_)) => continue,
-            _ => {
-                let _ = child.wait();
-                bail!("fieldline serve exited before listening: {}", log_tail(log));
-            }
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let field = |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
-    Ok(Server {
-        child,
-        http: field("http=").context("no http address")?,
-        mqtt: field("mqtt=").context("no mqtt address")?,
-        _dir: None,
-    })
+    Server::listening(child, None, || format!(": {}", log_tail(log)))
 }
 
 /// Reads every device's series back through `/api/v1/query` (after waiting up to 60 s for

@@ -3,12 +3,10 @@
 //! [`Detection`]s and scored against the ground truth ([`super::report`]).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use fieldline_analytics::anomaly::{Event, EventChange, EventKind};
 use fieldline_core::time::{SECS_PER_DAY, format_time, parse_duration, parse_offset};
 use serde::Serialize;
@@ -57,11 +55,7 @@ pub(super) fn evaluate(args: &DetectArgs, dir: &Path) -> anyhow::Result<()> {
     print_report(&report);
     eprintln!("evaluated in {:.1} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.report {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let mut out = BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        out.write_all(b"\n")?;
-        out.flush()?;
+        super::write_report(path, &report)?;
     }
     Ok(())
 }

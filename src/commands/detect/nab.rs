@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -165,11 +165,7 @@ pub(super) fn run_nab(args: &DetectArgs, dir: &Path, out_dir: &Path) -> anyhow::
             files,
             python_scorer: python,
         };
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let mut out = BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        out.write_all(b"\n")?;
-        out.flush()?;
+        super::write_report(path, &report)?;
     }
     Ok(())
 }
