@@ -133,6 +133,11 @@ impl Follower {
         self.cursor
     }
 
+    /// The gate the store checks before each write (shared, for `/health` to read).
+    pub fn gate(&self) -> std::sync::Arc<Gate> {
+        self.gate.clone()
+    }
+
     /// Reads complete records from the cursor on, up to about `max_bytes` of payload (at
     /// least one record), without moving the cursor. An incomplete record at the end of the
     /// newest segment is "not yet written"; in a sealed segment it is a torn tail the store
@@ -217,9 +222,10 @@ impl Follower {
         fs::rename(&tmp, self.dir.join(CURSOR_FILE))?;
         wal::sync_dir(&self.dir)?;
         self.cursor = end;
-        let newest = wal::list_segments(&self.dir)?.last().copied().unwrap_or(0);
+        let segments = wal::list_segments(&self.dir)?;
+        let newest = segments.last().copied().unwrap_or(0);
         let mut removed = false;
-        for segment in wal::list_segments(&self.dir)? {
+        for segment in segments {
             // A segment before the cursor's is delivered; the cursor's own segment is done
             // when it is read to its end and a newer one exists.
             let done = segment < end.segment

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fieldline_core::{FieldValue, Point};
 use fieldline_ingest::decode::lineproto;
-use fieldline_store::follow::Cursor;
+use fieldline_store::follow::{Cursor, Gate};
 use fieldline_store::{Follower, Store};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -71,13 +71,13 @@ impl InfluxMetrics {
 }
 
 /// What `/health` says about the mirror.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InfluxStatus {
     /// The last failure while it lasts (cleared by the next success), and when failures began.
     failure: Mutex<Option<(String, SystemTime)>>,
     backlog_bytes: AtomicU64,
-    /// Writes refused by the store because the backlog is full.
-    refusing: Mutex<Option<String>>,
+    /// The store's gate for this follower: closed (with its reason) while writes are refused.
+    gate: Arc<Gate>,
 }
 
 impl InfluxStatus {
@@ -85,7 +85,7 @@ impl InfluxStatus {
     pub fn check(&self) -> serde_json::Value {
         let backlog = self.backlog_bytes.load(Ordering::Relaxed);
         let failure = self.failure.lock().ok().and_then(|f| f.clone());
-        let refusing = self.refusing.lock().ok().and_then(|r| r.clone());
+        let refusing = self.gate.refusal();
         let message = match (&refusing, &failure) {
             (Some(refusal), _) => refusal.clone(),
             (None, Some((error, since))) => format!(
@@ -107,7 +107,7 @@ impl InfluxStatus {
 
     /// The problem `/health` lists while writes are refused.
     pub fn problem(&self) -> Option<String> {
-        self.refusing.lock().ok().and_then(|r| r.clone())
+        self.gate.refusal()
     }
 
     fn failed(&self, error: String) {
@@ -197,7 +197,11 @@ impl InfluxSink {
     pub fn start(config: InfluxConfig, store: &Store, metrics: InfluxMetrics) -> Result<InfluxSink, StartError> {
         let follower = store.follower(super::FOLLOWER)?;
         let writer = Writer::new(&config)?;
-        let status = Arc::new(InfluxStatus::default());
+        let status = Arc::new(InfluxStatus {
+            failure: Mutex::new(None),
+            backlog_bytes: AtomicU64::new(0),
+            gate: follower.gate(),
+        });
         let (stop, stop_rx) = watch::channel(false);
         let drain = Duration::from_secs(config.drain_secs);
         let mirror = Mirror {
@@ -415,6 +419,7 @@ impl Mirror {
 
     /// Recomputes the backlog, the store's gate, and the gauges.
     async fn refresh(&self) {
+        let was_refusing = self.status.gate.refusal().is_some();
         let follower = self.follower.clone();
         let backlog = tokio::task::spawn_blocking(move || {
             follower.lock().map_err(|_| std::io::Error::other("follower lock poisoned"))?.update_gate()
@@ -426,21 +431,11 @@ impl Mirror {
             Ok(bytes) => {
                 self.status.backlog_bytes.store(bytes, Ordering::Relaxed);
                 self.metrics.backlog_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-                let full = bytes >= self.config.max_backlog_bytes;
-                if let Ok(mut refusing) = self.status.refusing.lock() {
-                    let was = refusing.is_some();
-                    *refusing = full.then(|| {
-                        format!(
-                            "InfluxDB mirror backlog full ({bytes} bytes, limit {}): writes are refused until {} \
-                             takes them again",
-                            self.config.max_backlog_bytes, self.config.url
-                        )
-                    });
-                    if full && !was {
-                        tracing::error!(bytes, "InfluxDB mirror backlog full: refusing writes until it catches up");
-                    } else if !full && was {
-                        tracing::info!(bytes, "InfluxDB mirror backlog below its limit again: accepting writes");
-                    }
+                let refusing = self.status.gate.refusal().is_some();
+                if refusing && !was_refusing {
+                    tracing::error!(bytes, "InfluxDB mirror backlog full: refusing writes until it catches up");
+                } else if !refusing && was_refusing {
+                    tracing::info!(bytes, "InfluxDB mirror backlog below its limit again: accepting writes");
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot measure the InfluxDB mirror's backlog"),
