@@ -10,8 +10,8 @@ command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)   # the dashboard's browser test
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)   # Chinese in its screenshots
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)   # bench query's peer
-python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)   # tests/deploy.rs parses deploy/*.yaml
-[ -x /usr/sbin/sshd ] || need+=(openssh-server)   # tests/efile_sftp.rs: E files pushed over SFTP
+python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)   # tests/e2e/deploy.rs parses deploy/*.yaml
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)   # tests/e2e/efile_sftp.rs: E files pushed over SFTP
 command -v sftp >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}" >&2
