@@ -28,8 +28,20 @@ pub fn limits(kind: &str, field: &str) -> Option<(Option<f64>, Option<f64>)> {
 /// environmental quantities; stuck on trap counters; only the range check on the rest.
 /// Irradiance jumps at every cloud edge and directions wrap around, so they get no spike
 /// check; intermittent rain gets range only; production fields are the domain detectors'
-/// business; status, flags and stage codes get nothing.
+/// business; status, flags and stage codes get nothing. A field the table of kinds does not
+/// know — of a kind nobody modelled, or new on a known kind — gets the `unusual` onset score,
+/// which learns what is normal from the series itself.
 pub fn generic_config(kind: &str, field: &str) -> Option<SeriesConfig> {
+    if fieldline_core::kinds::field(kind, field).is_none() {
+        return Some(SeriesConfig {
+            range: None,
+            stuck: None,
+            spike: None,
+            gap: None,
+            level_shift: None,
+            ..SeriesConfig::auto()
+        });
+    }
     let sensor = matches!(
         (kind, field),
         (

@@ -40,6 +40,21 @@ pub(crate) fn detected_kinds() -> impl Iterator<Item = &'static str> {
     fieldline_core::kinds::KINDS.iter().filter(|k| !k.forecast).map(|k| k.kind)
 }
 
+/// The measurements in `store` the detection job watches: the kinds of [`detected_kinds`]
+/// and every kind nobody modelled (its fields get the generic `unusual` score); not forecast
+/// feeds, and not what fieldline writes itself.
+fn detected_measurements(store: &Store) -> Vec<String> {
+    store
+        .measurements()
+        .into_iter()
+        .filter(|m| {
+            !fieldline_ingest::limits::is_reserved(m)
+                && m != crate::brain::bundle::MARKET_MEASUREMENT
+                && fieldline_core::kinds::kind(m).is_none_or(|k| !k.forecast)
+        })
+        .collect()
+}
+
 /// A reading of another device (met station, plant meter) counts as "at the same time" within this.
 const CONTEXT_WINDOW_S: i64 = 600;
 
@@ -196,10 +211,11 @@ impl DetectionEngine {
         };
         let mut state = state;
         if state.cursor_ns.is_none() {
+            let watched = detected_measurements(store);
             state.cursor_ns = store
                 .series(None, &[])
                 .iter()
-                .filter(|s| detected_kinds().any(|kind| kind == s.measurement))
+                .filter(|s| watched.contains(&s.measurement))
                 .map(|s| s.last_ns.min(clock_limit_ns))
                 .max()
                 // Readings within `lag` of the newest are re-checked: push the cursor past them.
@@ -789,8 +805,8 @@ fn scan_window(
     stop_ns: i64,
 ) -> Result<BTreeMap<String, KindRows>, fieldline_store::Error> {
     let mut out = BTreeMap::new();
-    for measurement in detected_kinds() {
-        let rows = store.query_rows(&Query::new(measurement).range(start_ns, stop_ns))?;
+    for measurement in detected_measurements(store) {
+        let rows = store.query_rows(&Query::new(&measurement).range(start_ns, stop_ns))?;
         let mut devices: BTreeMap<DeviceKey, DeviceRows> = BTreeMap::new();
         for row in rows {
             let (Some(site), Some(device)) = (row.tag("site"), row.tag("device")) else { continue };

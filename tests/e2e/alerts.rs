@@ -319,3 +319,57 @@ async fn a_far_future_reading_in_the_store_does_not_blind_detection() {
     assert_eq!(list.iter().filter(|a| a["kind"] == "stuck").count(), 1, "{list:#?}");
     server.running.shutdown().await.unwrap();
 }
+
+/// Five-minute CO₂ of two greenhouse controllers, a kind nobody modelled, from `from` to `to`
+/// (unix s): a daily cycle and noise; g1 reads 300 ppm high from `jump_from` to `jump_to`
+/// (a burner left on).
+fn greenhouse_readings(from: i64, to: i64, jump_from: i64, jump_to: i64) -> String {
+    let mut lp = String::new();
+    let mut t = from - from % 300;
+    while t < to {
+        let cycle = 450.0 + 80.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).cos();
+        for (i, device) in ["g1", "g2"].into_iter().enumerate() {
+            let burner = if device == "g1" && (jump_from..jump_to).contains(&t) { 300.0 } else { 0.0 };
+            let co2 = cycle + 20.0 * noise(t / 300, 20 + i as i64) + burner;
+            lp.push_str(&format!("greenhouse,site=t-gh,device={device} co2_ppm={co2:.1} {}\n", t * NS_PER_SEC));
+        }
+        t += 300;
+    }
+    lp
+}
+
+/// A device of a kind fieldline knows nothing about still gets the generic `unusual` onset
+/// score: its history raises nothing, a sustained excursion on one device is one alert from
+/// its start until the value returns, and its healthy twin stays quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmodelled_kind_gets_one_unusual_alert_per_excursion() {
+    let now = test_now();
+    let server = TestServer::start_with(fast(now)).await;
+    write(&server, greenhouse_readings(now - 5 * 86_400, now - 1800, i64::MAX, i64::MAX)).await;
+    let (jump_from, jump_to) = (now + 3600, now + 3 * 3600);
+    write(&server, greenhouse_readings(now - 1800, now + 5 * 3600, jump_from, jump_to)).await;
+    let list = wait_alerts(&server, "the unusual alert, resolved", |l| {
+        l.iter().any(|a| a["kind"] == "unusual" && a["state"] == "resolved")
+    })
+    .await;
+    assert_eq!(list.len(), 1, "one alert, none from history or from g2: {list:#?}");
+    let alert = &list[0];
+    assert_eq!((alert["site"].as_str(), alert["device"].as_str()), (Some("t-gh"), Some("g1")), "{alert:#?}");
+    assert_eq!(alert["field"], "co2_ppm");
+    let unix = |field: &str| {
+        let text = alert[field].as_str().unwrap_or_default();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp()
+    };
+    let (start, resolved) = (unix("start"), unix("resolved"));
+    assert!(
+        (jump_from..=jump_from + 1800).contains(&start),
+        "opened {} s after the burner: {alert:#?}",
+        start - jump_from
+    );
+    assert!(
+        (jump_to - 600..=jump_to + 3600).contains(&resolved),
+        "resolved {} s after it: {alert:#?}",
+        resolved - jump_to
+    );
+    server.running.shutdown().await.unwrap();
+}

@@ -7,7 +7,7 @@
 //! | `spike` | per time-of-day bin, the spread of the residual against the median of the last `window` readings (moved along their median slope when that predicts this series better) | robust z of that residual; the event waits for the next reading to come back |
 //! | `gap` | the usual interval between readings | silence against `intervals` × that (on a timer: [`SeriesDetector::check`]) |
 //! | `level_shift` | a slow level plus a time-of-day profile, the spread around it, and the spread of that residual smoothed over 2 h | two-sided CUSUM (per unit of time) of the smoothed residual in units of its own spread, so weather-like wander is not a shift |
-//! | `unusual` | the same baseline | robust z of the residual: far from what this hour usually shows |
+//! | `unusual` | the onset likelihood of [`super::onset`]: this series' predictors, cadence, daily season and how surprising its errors usually are | how likely something unusual *begins* here; the event opens at strong evidence and lasts while the value stays far from the baseline |
 //!
 //! `auto` runs all of them and reports the largest score; each keeps its own events, so an
 //! operator sees "stuck", not "auto". Everything is O(1) per reading except the spike
@@ -19,6 +19,7 @@ use fieldline_core::time::SECS_PER_DAY;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventChange, EventKind, EventTracker, Hysteresis};
+use super::onset::{OnsetConfig, OnsetDetector};
 use super::stats::{Cadence, Resolution, RollingMedian, SIGMA_PER_MEAN_ABS_DEV, ew_weight, ramp, ratio_score, sane};
 use super::{Result, require};
 
@@ -173,18 +174,33 @@ impl Default for LevelShiftConfig {
     }
 }
 
-/// The adaptive score: distance from the learned time-of-day baseline.
+/// The adaptive score for any series: the onset likelihood of [`OnsetDetector`] (the
+/// detector `fieldline detect --input` runs and NAB scores). The score spikes where
+/// something unusual begins; the event, which reaches a person, needs far stronger evidence
+/// than the onset detector's own alarm and then lasts while the value stays at least
+/// `hold_fraction` as far from the time-of-day baseline as when the condition began.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnusualConfig {
-    pub z_low: f64,
-    pub z_high: f64,
+    pub onset: OnsetConfig,
+    /// Evidence (−log10 p) that opens an `unusual` condition.
+    pub open_evidence: f64,
+    /// An open condition lasts while the value's distance from the baseline is at least this
+    /// fraction of its distance when the condition began.
+    pub hold_fraction: f64,
     pub hysteresis: Hysteresis,
 }
 
 impl Default for UnusualConfig {
     fn default() -> Self {
-        UnusualConfig { z_low: 4.0, z_high: 9.0, hysteresis: Hysteresis::with_durations(0, 1800) }
+        UnusualConfig {
+            onset: OnsetConfig::default(),
+            // p = 10⁻⁸: an alarm a series with minute readings raises by chance about once
+            // in 190 years.
+            open_evidence: 8.0,
+            hold_fraction: 0.5,
+            hysteresis: Hysteresis::with_durations(0, 1800),
+        }
     }
 }
 
@@ -312,7 +328,10 @@ impl SeriesConfig {
         }
         if let Some(u) = &self.unusual {
             u.hysteresis.check()?;
-            require(u.z_low >= 0.0 && u.z_high > u.z_low, || "unusual needs 0 <= z_low < z_high".into())?;
+            require(u.open_evidence > 0.0 && (0.0..=1.0).contains(&u.hold_fraction), || {
+                "unusual needs open_evidence > 0 and hold_fraction in [0, 1]".into()
+            })?;
+            OnsetDetector::new(u.onset.clone())?;
         }
         let b = &self.baseline;
         require((1..=1440).contains(&b.bins_per_day), || "bins_per_day must be 1..=1440".into())?;
@@ -694,12 +713,33 @@ impl LevelShiftCheck {
 struct UnusualCheck {
     config: UnusualConfig,
     tracker: EventTracker,
+    /// Boxed: up to a week of the series' values for its seasonal predictors.
+    onset: Box<OnsetDetector>,
+    /// Distance from the baseline when the open condition began.
+    opened_deviation: f64,
 }
 
 impl UnusualCheck {
-    fn step(&mut self, cx: &Context, x: f64, expected: f64, z: f64) -> f64 {
-        let score = if cx.warm { ramp(z.abs(), self.config.z_low, self.config.z_high) } else { 0.0 };
-        self.tracker.observe(cx.t, score, x, expected);
+    fn step(&mut self, cx: &Context, x: f64, expected: f64) -> f64 {
+        // The onset detector learns from every reading, warm or not.
+        let score = self.onset.update(cx.t, x);
+        if !cx.warm {
+            self.tracker.observe(cx.t, 0.0, x, expected);
+            return 0.0;
+        }
+        let deviation = (x - expected).abs();
+        let was_open = self.tracker.is_open();
+        let condition = if self.onset.evidence() >= self.config.open_evidence {
+            1.0
+        } else if was_open && deviation >= self.config.hold_fraction * self.opened_deviation {
+            self.config.hysteresis.open
+        } else {
+            0.0
+        };
+        self.tracker.observe(cx.t, condition, x, expected);
+        if self.tracker.is_open() && !was_open {
+            self.opened_deviation = deviation;
+        }
         score
     }
 }
@@ -793,10 +833,15 @@ impl SeriesDetector {
                 down: 0.0,
                 config: c,
             }),
-            unusual: config
-                .unusual
-                .clone()
-                .map(|c| UnusualCheck { tracker: tracker(EventKind::Unusual, c.hysteresis), config: c }),
+            // `check` (or `auto`'s defaults) validated the onset configuration.
+            unusual: config.unusual.clone().and_then(|c| {
+                Some(UnusualCheck {
+                    tracker: tracker(EventKind::Unusual, c.hysteresis),
+                    onset: Box::new(OnsetDetector::new(c.onset.clone()).ok()?),
+                    opened_deviation: 0.0,
+                    config: c,
+                })
+            }),
             config,
             points: 0,
             first_value_s: None,
@@ -853,7 +898,7 @@ impl SeriesDetector {
                 score = score.max(level_shift.step(&cx, x, expected, z, self.config.baseline.season_tau_s));
             }
             if let Some(unusual) = &mut self.unusual {
-                score = score.max(unusual.step(&cx, x, expected, z));
+                score = score.max(unusual.step(&cx, x, expected));
             }
         }
         self.points = self.points.saturating_add(1);
@@ -1175,6 +1220,37 @@ mod tests {
         assert_eq!(shifts.len(), 1, "{changes:#?}");
         let shifted_at = series[5 * 288].0;
         assert!(shifts[0].0 >= shifted_at && shifts[0].0 <= shifted_at + 4 * HOUR, "{:?}", shifts[0]);
+    }
+
+    #[test]
+    fn an_unusual_excursion_is_one_event_from_its_start_until_the_value_returns() {
+        // Ten days of 5-minute temperatures; on day 8 at noon a heater next to the sensor adds
+        // 8 °C for three hours.
+        let start = T0 + 8 * 86_400 + 12 * HOUR;
+        let end = start + 3 * HOUR;
+        let series: Vec<(i64, f64)> = temperatures(3, 10)
+            .into_iter()
+            .step_by(5)
+            .map(|(t, v)| (t, if (start..end).contains(&t) { v + 8.0 } else { v }))
+            .collect();
+        let mut detector = SeriesDetector::new("air_temp_c", SeriesConfig::only(DetectorName::Unusual)).unwrap();
+        let (scores, changes) = run(&mut detector, &series);
+        let opened = opened(&changes, EventKind::Unusual);
+        assert_eq!(opened.len(), 1, "{changes:#?}");
+        assert!((start..start + 30 * MINUTE).contains(&opened[0].0), "opened {} s after", opened[0].0 - start);
+        let closed: Vec<i64> = changes
+            .iter()
+            .filter_map(|c| match c {
+                EventChange::Closed(e) => e.end_s,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closed.len(), 1, "{changes:#?}");
+        // The event ends at the last reading away from the baseline.
+        assert!((end - 15 * MINUTE..end + HOUR).contains(&closed[0]), "ended {} s after the heater", closed[0] - end);
+        // The score marks the onset, not the whole excursion.
+        let high: Vec<i64> = series.iter().zip(&scores).filter(|(_, s)| **s >= 0.25).map(|((t, _), _)| *t).collect();
+        assert!(!high.is_empty() && high.iter().all(|t| (start..start + HOUR).contains(t)), "{high:?}");
     }
 
     #[test]

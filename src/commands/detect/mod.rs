@@ -54,8 +54,10 @@ Single detectors (their events with --events; `auto` runs them all for events):
   level_shift  A CUSUM of the residual against a slow level + time-of-day profile, smoothed
                over 2 h and measured against that smoothed residual's own spread, so a
                weather-like wander does not trip it but a sustained shift does.
-  unusual      A value far from what this series shows at this hour (robust z against the
-               learned hourly profile).
+  unusual      The onset likelihood above as an event: it opens at far stronger evidence
+               (p <= 1e-8) and lasts while the value stays at least half as far from the
+               hourly baseline as when it began. `serve` runs it on every numeric field of
+               kinds (and fields) the table of kinds does not know.
 Single-detector scores are in [0, 1]; 0.5 is where an event opens. Learned detectors stay at 0 for the
 first 3 days and 100 readings (their warm-up). Each row's score uses that row and the rows
 before it only. An empty, NaN or non-numeric value scores 0 and teaches nothing (a missing
