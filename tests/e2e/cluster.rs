@@ -3,7 +3,9 @@
 //! everything published, and their jobs stay off (each holds part of every site); both mirror
 //! into one VictoriaMetrics, the database of record, which holds the site whole. With
 //! `--broker-topic` filters per site, each site lives whole on one instance, whose detection
-//! job checks every one of its readings.
+//! job checks every one of its readings. A share group can also feed one jobs instance: every
+//! member mirrors what it stored into that fieldline's InfluxDB-compatible write API, where
+//! the sites are whole again and the jobs run.
 
 use crate::common;
 
@@ -151,4 +153,51 @@ async fn partitioned_by_site_each_site_lives_whole_on_one_instance() {
     let health: Value =
         client.get(format!("http://{}/health", a.http_addr)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["jobs"]["detection"], true, "{health}");
+}
+
+/// A share group for the MQTT load and one instance for the jobs: both members mirror into
+/// the jobs instance's `/api/v2/write` (as they would into InfluxDB), so it holds every
+/// reading of the site once and its detectors check them all, while the members run none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_group_feeds_one_jobs_instance_that_sees_each_site_whole() {
+    let broker = Mosquitto::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let client = reqwest::Client::new();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let jobs = ServeProcess::start(dirs[0].path(), &[]);
+    let jobs_url = format!("http://{}", jobs.http_addr);
+    let share = ["--share-group", "ingest", "--influx-url", &jobs_url];
+    let a =
+        ServeProcess::start(dirs[1].path(), &[&["--broker", &url, "--broker-client-id", "fl-a"][..], &share].concat());
+    let b =
+        ServeProcess::start(dirs[2].path(), &[&["--broker", &url, "--broker-client-id", "fl-b"][..], &share].concat());
+    for server in [&a, &b] {
+        wait_subscribed(&client, server, broker.port, "fl/v1/probe-site/probe/p1/telemetry").await;
+    }
+    let published = publish(broker.port, "heze-wind", "wind_turbine", "power_kw", 300).await;
+    let whole = wait_for("every reading in the jobs instance", Duration::from_secs(60), || {
+        let (client, jobs, published) = (client.clone(), &jobs, &published);
+        async move {
+            let whole = stored(&client, jobs, "wind_turbine", "power_kw").await;
+            (&whole == published).then_some(whole)
+        }
+    })
+    .await;
+    let (in_a, in_b) =
+        (stored(&client, &a, "wind_turbine", "power_kw").await, stored(&client, &b, "wind_turbine", "power_kw").await);
+    assert!(in_a.is_disjoint(&in_b) && !in_a.is_empty() && !in_b.is_empty(), "{} / {}", in_a.len(), in_b.len());
+    assert_eq!(in_a.union(&in_b).cloned().collect::<BTreeSet<_>>(), whole, "the jobs instance holds both halves");
+    // The jobs run there, on the whole site, and not on the members.
+    let n = wait_for("the jobs instance's detectors checking the site", Duration::from_secs(60), || {
+        let (client, jobs) = (client.clone(), &jobs);
+        async move {
+            let n = checked(&client, jobs).await;
+            (n >= 250.0).then_some(n)
+        }
+    })
+    .await;
+    assert!(n >= 250.0);
+    for member in [&a, &b] {
+        assert_eq!(checked(&client, member).await, 0.0);
+    }
 }
