@@ -42,13 +42,15 @@ pub(crate) fn detected_kinds() -> impl Iterator<Item = &'static str> {
 
 /// The measurements in `store` the detection job watches: the kinds of [`detected_kinds`]
 /// and every kind nobody modelled (its fields get the generic `unusual` score); not forecast
-/// feeds, and not what fieldline writes itself.
+/// feeds, and not what fieldline writes itself — nor another fieldline's alerts and dead
+/// letters mirrored here (the InfluxDB mirror names `_alert` `fl_alert`).
 fn detected_measurements(store: &Store) -> Vec<String> {
     store
         .measurements()
         .into_iter()
         .filter(|m| {
             !fieldline_ingest::limits::is_reserved(m)
+                && !m.starts_with("fl_")
                 && m != crate::brain::bundle::MARKET_MEASUREMENT
                 && fieldline_core::kinds::kind(m).is_none_or(|k| !k.forecast)
         })
