@@ -57,6 +57,14 @@ async fn checked(client: &reqwest::Client, server: &ServeProcess) -> f64 {
     metric(&text, "fieldline_alerts_readings_checked_total").unwrap_or(0.0)
 }
 
+/// Waits until `server`'s detectors have checked at least `n` readings.
+async fn wait_checked(client: &reqwest::Client, server: &ServeProcess, n: f64) {
+    wait_for("the instance's detectors checking its readings", Duration::from_secs(60), || async move {
+        (checked(client, server).await >= n).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_group_splits_the_load_with_nothing_stored_twice_or_lost() {
     let broker = Mosquitto::start();
@@ -141,15 +149,7 @@ async fn partitioned_by_site_each_site_lives_whole_on_one_instance() {
     assert!(stored(&client, &a, "pv_inverter", "ac_power_kw").await.is_empty());
     assert!(stored(&client, &b, "wind_turbine", "power_kw").await.is_empty());
     // The detection job runs where the site lives and checks its live readings.
-    let n = wait_for("the wind instance's detectors checking its readings", Duration::from_secs(60), || {
-        let (client, a) = (client.clone(), &a);
-        async move {
-            let n = checked(&client, a).await;
-            (n >= 100.0).then_some(n)
-        }
-    })
-    .await;
-    assert!(n >= 100.0);
+    wait_checked(&client, &a, 100.0).await;
     let health: Value =
         client.get(format!("http://{}/health", a.http_addr)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["jobs"]["detection"], true, "{health}");
@@ -188,15 +188,7 @@ async fn a_share_group_feeds_one_jobs_instance_that_sees_each_site_whole() {
     assert!(in_a.is_disjoint(&in_b) && !in_a.is_empty() && !in_b.is_empty(), "{} / {}", in_a.len(), in_b.len());
     assert_eq!(in_a.union(&in_b).cloned().collect::<BTreeSet<_>>(), whole, "the jobs instance holds both halves");
     // The jobs run there, on the whole site, and not on the members.
-    let n = wait_for("the jobs instance's detectors checking the site", Duration::from_secs(60), || {
-        let (client, jobs) = (client.clone(), &jobs);
-        async move {
-            let n = checked(&client, jobs).await;
-            (n >= 250.0).then_some(n)
-        }
-    })
-    .await;
-    assert!(n >= 250.0);
+    wait_checked(&client, &jobs, 250.0).await;
     for member in [&a, &b] {
         assert_eq!(checked(&client, member).await, 0.0);
     }
