@@ -37,7 +37,8 @@ Scores (--detector):
                this row. Several predictors (previous value, slow level, same time yesterday
                and last week, the cadence and daily period learned from the series), an
                anomaly-likelihood layer over their errors (tail probability against the
-               series' own history), spatial novelty, and a refractory period after an alarm:
+               series' own history), Bayesian online change points of the level (through
+               the same history), spatial novelty, and a refractory period after an alarm:
                the score spikes at onset and falls back. Events (--events) still come from
                all the detectors below, held for as long as each condition lasts.
 Single detectors (their events with --events; `auto` runs them all for events):
