@@ -6,7 +6,7 @@
 //! `serve`'s detection job ([`crate::jobs::detect`]) and `fieldline detect --data` both take
 //! their configuration from here, so the evaluation measures what the server runs.
 
-use fieldline_analytics::anomaly::generic::{RangeConfig, SeriesConfig, SpikeConfig, StuckConfig};
+use fieldline_analytics::anomaly::generic::{DetectorName, RangeConfig, SeriesConfig, SpikeConfig, StuckConfig};
 use fieldline_analytics::anomaly::peer::{PeerDrift, PeerDriftConfig, PeerMode, median_of};
 use fieldline_analytics::anomaly::{EventChange, Result, Tracked};
 use serde::{Deserialize, Serialize};
@@ -33,14 +33,7 @@ pub fn limits(kind: &str, field: &str) -> Option<(Option<f64>, Option<f64>)> {
 /// which learns what is normal from the series itself.
 pub fn generic_config(kind: &str, field: &str) -> Option<SeriesConfig> {
     if fieldline_core::kinds::field(kind, field).is_none() {
-        return Some(SeriesConfig {
-            range: None,
-            stuck: None,
-            spike: None,
-            gap: None,
-            level_shift: None,
-            ..SeriesConfig::auto()
-        });
+        return Some(SeriesConfig::only(DetectorName::Unusual));
     }
     let sensor = matches!(
         (kind, field),

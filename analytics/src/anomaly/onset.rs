@@ -66,6 +66,8 @@
 //! ±1e100 so all state stays finite (and serializable). Timestamps only matter for the
 //! cadence: duplicates and out-of-order readings are scored like any other.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 
 use super::stats::sane;
@@ -285,10 +287,16 @@ impl Tail {
 /// per reading are constant.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct ChangePoints {
-    /// Per hypothesis, the newest (shortest run) first: log probability, readings, mean.
-    log_prob: Vec<f64>,
-    len: Vec<f64>,
-    mean: Vec<f64>,
+    /// The run-length hypotheses, the newest (shortest run) first.
+    runs: VecDeque<Run>,
+}
+
+/// One run-length hypothesis: its log probability, the readings in the run and their mean.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Run {
+    log_prob: f64,
+    len: f64,
+    mean: f64,
 }
 
 /// ln(1 + 1/n) for small n, the predictive variance inflation of a run of n readings.
@@ -312,34 +320,33 @@ impl ChangePoints {
         let prior_var = var + prior_sd * prior_sd;
         let fresh = c.change_hazard.ln() - 0.5 * ((x - prior_mean).powi(2) / prior_var + prior_var.ln());
         let mut best = fresh;
-        for ((lp, n), m) in self.log_prob.iter_mut().zip(&self.len).zip(&self.mean) {
-            let shrink = n / (n + 1.0); // 1 / (1 + 1/n), the predictive variance's inflation
-            *lp += log_grow - 0.5 * ((x - m).powi(2) * inv_var * shrink + log_var + log_inflation(*n));
-            best = best.max(*lp);
+        for run in &mut self.runs {
+            let shrink = run.len / (run.len + 1.0); // 1 / (1 + 1/n), the predictive variance's inflation
+            run.log_prob +=
+                log_grow - 0.5 * ((x - run.mean).powi(2) * inv_var * shrink + log_var + log_inflation(run.len));
+            best = best.max(run.log_prob);
         }
-        let total = (fresh - best).exp() + self.log_prob.iter().map(|lp| (lp - best).exp()).sum::<f64>();
+        let total = (fresh - best).exp() + self.runs.iter().map(|run| (run.log_prob - best).exp()).sum::<f64>();
         let log_total = best + total.ln();
         if !log_total.is_finite() {
             // Degenerate input: start over at x.
-            *self = ChangePoints { log_prob: vec![0.0], len: vec![1.0], mean: vec![x] };
+            self.runs = VecDeque::from([Run { log_prob: 0.0, len: 1.0, mean: x }]);
             return 0.0;
         }
-        for ((lp, n), m) in self.log_prob.iter_mut().zip(self.len.iter_mut()).zip(self.mean.iter_mut()) {
-            *lp -= log_total;
-            *n += 1.0;
-            *m += (x - *m) / *n;
+        for run in &mut self.runs {
+            run.log_prob -= log_total;
+            run.len += 1.0;
+            run.mean += (x - run.mean) / run.len;
         }
         let fresh = fresh - log_total;
-        self.log_prob.insert(0, fresh);
-        self.len.insert(0, 1.0);
-        self.mean.insert(0, x);
-        if self.log_prob.len() > c.change_runs
-            && let (Some(lp), Some(_), Some(_)) = (self.log_prob.pop(), self.len.pop(), self.mean.pop())
-            && let Some(last) = self.log_prob.last_mut()
+        self.runs.push_front(Run { log_prob: fresh, len: 1.0, mean: x });
+        if self.runs.len() > c.change_runs
+            && let Some(oldest) = self.runs.pop_back()
+            && let Some(last) = self.runs.back_mut()
         {
             // The oldest run is merged into the one before it (log-sum of the two).
-            let high = last.max(lp);
-            *last = high + ((*last - high).exp() + (lp - high).exp()).ln();
+            let high = last.log_prob.max(oldest.log_prob);
+            last.log_prob = high + ((last.log_prob - high).exp() + (oldest.log_prob - high).exp()).ln();
         }
         fresh.exp().clamp(0.0, 1.0)
     }
